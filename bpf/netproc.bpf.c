@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * netproc: bytes per process and socket, counted where the process is
+ * known. Three rungs share the counting code:
+ *   fentry:     fexit on tcp/udp/udpv6 sendmsg and recvmsg
+ *   kprobe:     kprobe + kretprobe on the same functions
+ *   tracepoint: tp_btf on sock:sock_send_length / sock:sock_recv_length (6.3+)
+ * Receive-side peeks (MSG_PEEK) and error-queue reads are not counted.
+ * tcp_cleanup_rbuf is never used: it over-counts received bytes.
+ */
+#include "bpfkit.bpf.h"
+#include "netproc.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define MSG_PEEK_ 0x2
+#define MSG_ERRQUEUE_ 0x2000
+#define IPPROTO_TCP_ 6
+#define IPPROTO_UDP_ 17
+
+/* The recvmsg functions lost their "noblock" argument in 5.19: user space
+ * reads the argument count from kernel BTF and sets these before load. */
+const volatile __u32 tcp_recvmsg_nargs = 5;
+const volatile __u32 udp_recvmsg_nargs = 5;
+const volatile __u32 udpv6_recvmsg_nargs = 5;
+/* 0 = every process; else only this tgid. */
+const volatile __u32 filter_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct netproc_key);
+	__type(value, struct netproc_val);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct netproc_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NETPROC_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* kprobe rung: arguments kept from entry to return, per thread. */
+struct stash {
+	struct sock *sk;
+	struct msghdr *msg;
+	__u32 flags;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, struct stash);
+} stashed SEC(".maps");
+
+static __always_inline void stat_add(__u32 idx, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += n;
+}
+
+/* Remote address of an unconnected UDP socket: from msg_name. */
+static __always_inline void read_msg_name(struct msghdr *msg, struct netproc_key *k)
+{
+	void *name;
+	__u16 family = 0;
+
+	if (!msg)
+		return;
+	name = BPF_CORE_READ(msg, msg_name);
+	if (!name || BPF_CORE_READ(msg, msg_namelen) < (int)sizeof(struct sockaddr_in))
+		return;
+	bpf_probe_read_kernel(&family, sizeof(family), name);
+	if (family == BPFKIT_AF_INET && k->family == BPFKIT_AF_INET) {
+		struct sockaddr_in sin;
+
+		bpf_probe_read_kernel(&sin, sizeof(sin), name);
+		__builtin_memcpy(k->raddr, &sin.sin_addr, 4);
+		k->rport = bpf_ntohs(sin.sin_port);
+	} else if (family == BPFKIT_AF_INET6 && k->family == BPFKIT_AF_INET6 &&
+		   BPF_CORE_READ(msg, msg_namelen) >= (int)sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 sin6;
+
+		bpf_probe_read_kernel(&sin6, sizeof(sin6), name);
+		__builtin_memcpy(k->raddr, &sin6.sin6_addr, 16);
+		k->rport = bpf_ntohs(sin6.sin6_port);
+	}
+}
+
+static __always_inline void record_proc(__u32 tgid, __u64 cgroup_id)
+{
+	struct netproc_proc p = {};
+
+	if (bpf_map_lookup_elem(&procs, &tgid))
+		return;
+	bpf_get_current_comm(p.comm, sizeof(p.comm));
+	p.uid = (__u32)bpf_get_current_uid_gid();
+	p.cgroup_id = cgroup_id;
+	if (bpf_map_update_elem(&procs, &tgid, &p, BPF_NOEXIST) == -BPFKIT_E2BIG)
+		stat_add(NETPROC_STAT_PROCS_FULL, 1);
+}
+
+static __always_inline int count(struct sock *sk, struct msghdr *msg, long bytes, bool tx)
+{
+	struct netproc_key k = {};
+	struct netproc_val *v, zero = {};
+	__u64 id = bpf_get_current_pid_tgid();
+	__u16 family;
+	__u8 proto;
+	long err;
+
+	if (bytes <= 0 || !sk)
+		return 0;
+	k.tgid = id >> 32;
+	if (filter_tgid && k.tgid != filter_tgid)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != BPFKIT_AF_INET && family != BPFKIT_AF_INET6)
+		return 0;
+	proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	if (proto != IPPROTO_TCP_ && proto != IPPROTO_UDP_)
+		return 0;
+	k.family = family;
+	k.proto = proto;
+	k.cgroup_id = bpf_get_current_cgroup_id();
+	k.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	k.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == BPFKIT_AF_INET) {
+		BPF_CORE_READ_INTO(&k.laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(&k.raddr, sk, __sk_common.skc_daddr);
+	} else {
+		BPF_CORE_READ_INTO(&k.laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&k.raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	}
+	if (proto == IPPROTO_UDP_ && k.rport == 0)
+		read_msg_name(msg, &k);
+
+	record_proc(k.tgid, k.cgroup_id);
+	v = bpf_map_lookup_elem(&flows, &k);
+	if (!v) {
+		err = bpf_map_update_elem(&flows, &k, &zero, BPF_NOEXIST);
+		if (err && err != -BPFKIT_EEXIST) {
+			stat_add(NETPROC_STAT_FLOWS_FULL, 1);
+			stat_add(NETPROC_STAT_BYTES_FULL, bytes);
+			return 0;
+		}
+		v = bpf_map_lookup_elem(&flows, &k);
+		if (!v)
+			return 0;
+	}
+	if (tx) {
+		v->tx_bytes += bytes;
+		v->tx_calls++;
+	} else {
+		v->rx_bytes += bytes;
+		v->rx_calls++;
+	}
+	return 0;
+}
+
+static __always_inline bool skip_recv(__u32 flags)
+{
+	if (flags & (MSG_PEEK_ | MSG_ERRQUEUE_)) {
+		stat_add(NETPROC_STAT_PEEK_SKIPPED, 1);
+		return true;
+	}
+	return false;
+}
+
+/* ---- fentry rung: fexit sees the arguments and the return value ---- */
+
+SEC("fexit/tcp_sendmsg")
+int BPF_PROG(netproc_fexit_tcp_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret)
+{
+	return count(sk, msg, ret, true);
+}
+
+SEC("fexit/udp_sendmsg")
+int BPF_PROG(netproc_fexit_udp_sendmsg, struct sock *sk, struct msghdr *msg, size_t len, int ret)
+{
+	return count(sk, msg, ret, true);
+}
+
+SEC("fexit/udpv6_sendmsg")
+int BPF_PROG(netproc_fexit_udpv6_sendmsg, struct sock *sk, struct msghdr *msg, size_t len, int ret)
+{
+	return count(sk, msg, ret, true);
+}
+
+/* recvmsg(sk, msg, len, [noblock,] flags, addr_len): the flags and the
+ * return value move by one with the argument count. */
+static __always_inline int fexit_recv(__u64 *ctx, __u32 nargs)
+{
+	struct sock *sk = (void *)ctx[0];
+	struct msghdr *msg = (void *)ctx[1];
+	__u32 flags;
+	long ret;
+
+	if (nargs == 6) {
+		flags = (__u32)ctx[4];
+		ret = (int)ctx[6];
+	} else {
+		flags = (__u32)ctx[3];
+		ret = (int)ctx[5];
+	}
+	if (skip_recv(flags))
+		return 0;
+	return count(sk, msg, ret, false);
+}
+
+SEC("fexit/tcp_recvmsg")
+int netproc_fexit_tcp_recvmsg(__u64 *ctx)
+{
+	return fexit_recv(ctx, tcp_recvmsg_nargs);
+}
+
+SEC("fexit/udp_recvmsg")
+int netproc_fexit_udp_recvmsg(__u64 *ctx)
+{
+	return fexit_recv(ctx, udp_recvmsg_nargs);
+}
+
+SEC("fexit/udpv6_recvmsg")
+int netproc_fexit_udpv6_recvmsg(__u64 *ctx)
+{
+	return fexit_recv(ctx, udpv6_recvmsg_nargs);
+}
+
+/* ---- kprobe rung: entry keeps the arguments, return counts ---- */
+
+static __always_inline int stash_args(struct sock *sk, struct msghdr *msg, __u32 flags)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct stash s = {.sk = sk, .msg = msg, .flags = flags};
+
+	if (filter_tgid && (id >> 32) != filter_tgid)
+		return 0;
+	if (bpf_map_update_elem(&stashed, &id, &s, BPF_ANY))
+		stat_add(NETPROC_STAT_STASH_FULL, 1);
+	return 0;
+}
+
+static __always_inline int count_stashed(long ret, bool tx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct stash *s = bpf_map_lookup_elem(&stashed, &id);
+	struct stash copy;
+
+	if (!s)
+		return 0;
+	copy = *s;
+	bpf_map_delete_elem(&stashed, &id);
+	if (!tx && skip_recv(copy.flags))
+		return 0;
+	return count(copy.sk, copy.msg, ret, tx);
+}
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(netproc_kp_tcp_sendmsg, struct sock *sk, struct msghdr *msg)
+{
+	return stash_args(sk, msg, 0);
+}
+
+SEC("kretprobe/tcp_sendmsg")
+int BPF_KRETPROBE(netproc_krp_tcp_sendmsg, int ret)
+{
+	return count_stashed(ret, true);
+}
+
+SEC("kprobe/udp_sendmsg")
+int BPF_KPROBE(netproc_kp_udp_sendmsg, struct sock *sk, struct msghdr *msg)
+{
+	return stash_args(sk, msg, 0);
+}
+
+SEC("kretprobe/udp_sendmsg")
+int BPF_KRETPROBE(netproc_krp_udp_sendmsg, int ret)
+{
+	return count_stashed(ret, true);
+}
+
+SEC("kprobe/udpv6_sendmsg")
+int BPF_KPROBE(netproc_kp_udpv6_sendmsg, struct sock *sk, struct msghdr *msg)
+{
+	return stash_args(sk, msg, 0);
+}
+
+SEC("kretprobe/udpv6_sendmsg")
+int BPF_KRETPROBE(netproc_krp_udpv6_sendmsg, int ret)
+{
+	return count_stashed(ret, true);
+}
+
+static __always_inline int kp_recv(struct pt_regs *ctx, __u32 nargs)
+{
+	struct sock *sk = (void *)PT_REGS_PARM1_CORE(ctx);
+	struct msghdr *msg = (void *)PT_REGS_PARM2_CORE(ctx);
+	__u32 flags = nargs == 6 ? (__u32)PT_REGS_PARM5_CORE(ctx) : (__u32)PT_REGS_PARM4_CORE(ctx);
+
+	return stash_args(sk, msg, flags);
+}
+
+SEC("kprobe/tcp_recvmsg")
+int netproc_kp_tcp_recvmsg(struct pt_regs *ctx)
+{
+	return kp_recv(ctx, tcp_recvmsg_nargs);
+}
+
+SEC("kretprobe/tcp_recvmsg")
+int BPF_KRETPROBE(netproc_krp_tcp_recvmsg, int ret)
+{
+	return count_stashed(ret, false);
+}
+
+SEC("kprobe/udp_recvmsg")
+int netproc_kp_udp_recvmsg(struct pt_regs *ctx)
+{
+	return kp_recv(ctx, udp_recvmsg_nargs);
+}
+
+SEC("kretprobe/udp_recvmsg")
+int BPF_KRETPROBE(netproc_krp_udp_recvmsg, int ret)
+{
+	return count_stashed(ret, false);
+}
+
+SEC("kprobe/udpv6_recvmsg")
+int netproc_kp_udpv6_recvmsg(struct pt_regs *ctx)
+{
+	return kp_recv(ctx, udpv6_recvmsg_nargs);
+}
+
+SEC("kretprobe/udpv6_recvmsg")
+int BPF_KRETPROBE(netproc_krp_udpv6_recvmsg, int ret)
+{
+	return count_stashed(ret, false);
+}
+
+/* ---- tracepoint rung: sock:sock_send_length / sock:sock_recv_length ---- */
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(netproc_tp_send, struct sock *sk, int ret, int flags)
+{
+	return count(sk, NULL, ret, true);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(netproc_tp_recv, struct sock *sk, int ret, int flags)
+{
+	if (skip_recv(flags))
+		return 0;
+	return count(sk, NULL, ret, false);
+}

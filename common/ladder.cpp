@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "ladder.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "log.h"
+
+namespace bpfkit {
+
+const ModeSpec *LadderSpec::find(const std::string &name) const {
+    for (const auto &m : modes)
+        if (m.name == name) return &m;
+    return nullptr;
+}
+
+std::string LadderSpec::mode_names() const {
+    std::string s;
+    for (const auto &m : modes) {
+        if (!s.empty()) s += ", ";
+        s += m.name;
+    }
+    return s;
+}
+
+const Attempt *LadderResult::refused(const std::string &mode) const {
+    for (const auto &a : attempts)
+        if (a.mode == mode && !a.ok) return &a;
+    return nullptr;
+}
+
+std::string check_request(const LadderSpec &spec, const LadderRequest &req) {
+    if (!req.mode.empty() && !spec.find(req.mode))
+        return "unknown mode '" + req.mode + "': " + spec.tool + " has " + spec.mode_names();
+    if (!req.family.empty()) {
+        bool any = false;
+        std::string families;
+        for (const auto &m : spec.modes) {
+            if (m.family == req.family) any = true;
+            if (families.find(m.family) == std::string::npos)
+                families += (families.empty() ? "" : ", ") + m.family;
+        }
+        if (!any) return "unknown capture mode '" + req.family + "': expected auto, " + families;
+        if (!req.mode.empty() && spec.find(req.mode)->family != req.family)
+            return "mode '" + req.mode + "' is not in the " + req.family + " family";
+    }
+    return "";
+}
+
+namespace {
+
+bool wanted(const ModeSpec &m, const LadderRequest &req) {
+    if (!req.mode.empty() && m.name != req.mode) return false;
+    if (!req.family.empty() && m.family != req.family) return false;
+    return true;
+}
+
+// Why a mode failed: the first feature it needs that this kernel or
+// process lacks says it best; otherwise the errno and libbpf's words.
+void explain(Attempt &a, const ModeSpec &mode, Features &features, const std::string &detail) {
+    for (Feature f : mode.needs) {
+        const FeatureResult &r = features.get(f);
+        if (r.no()) {
+            a.reason = std::string(feature_name(f)) + ": " + r.reason;
+            a.remedy = r.remedy;
+            return;
+        }
+    }
+    a.reason = std::string(strerror(a.err));
+    if (!detail.empty()) a.reason += " (" + detail + ")";
+}
+
+}  // namespace
+
+LadderResult climb(const LadderSpec &spec, const LadderRequest &req, ModeTrier &trier,
+                   Features &features) {
+    LadderResult result;
+    for (size_t i = 0; i < spec.modes.size(); i++) {
+        const ModeSpec &mode = spec.modes[i];
+        Attempt a;
+        a.mode = mode.name;
+        if (!wanted(mode, req)) {
+            a.skipped = true;
+            a.reason = !req.mode.empty() ? "not tried: mode " + req.mode + " was asked for"
+                                         : "not tried: capture mode " + req.family + " was asked for";
+            result.attempts.push_back(std::move(a));
+            continue;
+        }
+        std::string detail;
+        int err;
+        {
+            log::Capture capture;
+            err = mode.try_fn ? mode.try_fn(detail) : trier.try_mode(mode, detail);
+            if (detail.empty()) detail = capture.summary();
+        }
+        if (err == 0) {
+            a.ok = true;
+            result.chosen = static_cast<int>(i);
+            result.attempts.push_back(std::move(a));
+            break;
+        }
+        a.err = err < 0 ? -err : err;
+        explain(a, mode, features, detail);
+        log::info("%s: mode %s refused: %s", spec.tool.c_str(), mode.name.c_str(), a.reason.c_str());
+        result.attempts.push_back(std::move(a));
+    }
+    return result;
+}
+
+std::vector<std::string> describe(const LadderSpec &spec, const LadderResult &result) {
+    std::vector<std::string> lines;
+    if (result.ok())
+        lines.push_back("mode: " + spec.modes[static_cast<size_t>(result.chosen)].name + " (" +
+                        spec.modes[static_cast<size_t>(result.chosen)].description + ")");
+    else
+        lines.push_back("mode: none of " + spec.mode_names() + " can run here");
+    for (const auto &a : result.attempts) {
+        if (a.ok) continue;
+        std::string l = "  " + a.mode + ": " + (a.skipped ? "" : "refused: ") + a.reason;
+        if (!a.remedy.empty()) l += "; fix: " + a.remedy;
+        lines.push_back(l);
+    }
+    return lines;
+}
+
+std::string setcap_line(const ModeSpec &mode, const std::string &binary) {
+    std::string caps;
+    for (Feature f : mode.needs) {
+        if (std::string(feature_group(f)) != "capability") continue;
+        std::string name = feature_name(f);
+        for (auto &c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+        if (caps.find(name) != std::string::npos) continue;
+        caps += (caps.empty() ? "" : ",") + name;
+    }
+    if (caps.empty()) return "";
+    return "setcap " + caps + "+ep " + binary;
+}
+
+namespace {
+OpenOptions g_open_options = [] {
+    OpenOptions o;
+    if (const char *p = getenv("BPFKIT_BTF")) o.btf_path = p;
+    return o;
+}();
+}  // namespace
+
+void set_open_options(OpenOptions opts) { g_open_options = std::move(opts); }
+const OpenOptions &open_options() { return g_open_options; }
+
+SkeletonTrier::SkeletonTrier(SkeletonOps ops, Configure configure, Attach attach)
+    : ops_(ops), configure_(std::move(configure)), attach_(std::move(attach)) {}
+
+SkeletonTrier::~SkeletonTrier() { release(); }
+
+void SkeletonTrier::release() {
+    for (auto *l : links_) bpf_link__destroy(l);
+    links_.clear();
+    if (skel_) ops_.destroy(skel_);
+    skel_ = nullptr;
+}
+
+int SkeletonTrier::try_mode(const ModeSpec &mode, std::string &detail) {
+    release();
+    LIBBPF_OPTS(bpf_object_open_opts, opts);
+    if (!open_options().btf_path.empty()) opts.btf_custom_path = open_options().btf_path.c_str();
+    skel_ = ops_.open(&opts);
+    if (!skel_) {
+        int err = errno ? -errno : -EINVAL;
+        detail = "cannot open the BPF object";
+        return err;
+    }
+    bpf_object *obj = ops_.object(skel_);
+    bpf_program *prog;
+    size_t found = 0;
+    bpf_object__for_each_program(prog, obj) {
+        bool in_mode = false;
+        for (const auto &p : mode.programs) in_mode |= p == bpf_program__name(prog);
+        found += in_mode;
+        bpf_program__set_autoload(prog, in_mode);
+    }
+    if (found != mode.programs.size()) {
+        detail = "the BPF object lacks a program the mode lists";
+        release();
+        return -ENOENT;
+    }
+    int err = configure_ ? configure_(skel_, mode) : 0;
+    if (!err) err = ops_.load(skel_);
+    if (err) {
+        release();
+        return err < 0 ? err : -err;
+    }
+    if (attach_) {
+        err = attach_(skel_, mode, links_);
+    } else {
+        bpf_object__for_each_program(prog, obj) {
+            if (!bpf_program__autoload(prog)) continue;
+            bpf_link *link = bpf_program__attach(prog);
+            if (!link) {
+                err = -errno;
+                break;
+            }
+            links_.push_back(link);
+        }
+    }
+    if (err) {
+        release();
+        return err;
+    }
+    return 0;
+}
+
+}  // namespace bpfkit

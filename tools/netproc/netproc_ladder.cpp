@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "netproc_ladder.h"
+
+#include <bpf/btf.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <linux/if_ether.h>
+
+#include "netproc.skel.h"
+
+namespace bpfkit::netproc {
+
+namespace {
+
+int try_afpacket(std::string &detail) {
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        int err = errno;
+        detail = "socket(AF_PACKET)";
+        return -err;
+    }
+    close(s);
+    return 0;
+}
+
+// The number of arguments a kernel function takes, from kernel BTF; 0 if
+// unknown. recvmsg lost its "noblock" argument in 5.19.
+unsigned func_nargs(const btf *b, const char *name) {
+    if (!b) return 0;
+    int id = btf__find_by_name_kind(b, name, BTF_KIND_FUNC);
+    if (id < 0) return 0;
+    const btf_type *fn = btf__type_by_id(b, static_cast<__u32>(id));
+    const btf_type *proto = btf__type_by_id(b, fn->type);
+    return proto ? btf_vlen(proto) : 0;
+}
+
+const btf *kernel_btf() {
+    static btf *b = [] {
+        const std::string &custom = open_options().btf_path;
+        return custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
+    }();
+    return b;
+}
+
+}  // namespace
+
+const LadderSpec &ladder() {
+    static const LadderSpec spec = [] {
+        LadderSpec s;
+        s.tool = "netproc";
+        s.modes.push_back(ModeSpec{
+            "fentry",
+            "ebpf",
+            "fexit on tcp/udp/udpv6 sendmsg and recvmsg; counts socket payload",
+            {"netproc_fexit_tcp_sendmsg", "netproc_fexit_udp_sendmsg", "netproc_fexit_udpv6_sendmsg",
+             "netproc_fexit_tcp_recvmsg", "netproc_fexit_udp_recvmsg", "netproc_fexit_udpv6_recvmsg"},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Fentry},
+            {}});
+        s.modes.push_back(ModeSpec{
+            "kprobe",
+            "ebpf",
+            "kprobe/kretprobe on tcp/udp/udpv6 sendmsg and recvmsg; counts socket payload",
+            {"netproc_kp_tcp_sendmsg", "netproc_krp_tcp_sendmsg", "netproc_kp_udp_sendmsg", "netproc_krp_udp_sendmsg",
+             "netproc_kp_udpv6_sendmsg", "netproc_krp_udpv6_sendmsg", "netproc_kp_tcp_recvmsg",
+             "netproc_krp_tcp_recvmsg", "netproc_kp_udp_recvmsg", "netproc_krp_udp_recvmsg",
+             "netproc_kp_udpv6_recvmsg", "netproc_krp_udpv6_recvmsg"},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::Kprobe},
+            {}});
+        s.modes.push_back(ModeSpec{"tracepoint",
+                                   "ebpf",
+                                   "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf); counts socket payload",
+                                   {"netproc_tp_send", "netproc_tp_recv"},
+                                   {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf},
+                                   {}});
+        s.modes.push_back(ModeSpec{"afpacket",
+                                   "afpacket",
+                                   "AF_PACKET capture matched to processes through /proc; counts frames",
+                                   {},
+                                   {Feature::CapNetRaw, Feature::AfPacket},
+                                   try_afpacket});
+        return s;
+    }();
+    return spec;
+}
+
+std::unique_ptr<SkeletonTrier> make_trier() {
+    auto configure = [](void *p, const ModeSpec &) {
+        auto *skel = static_cast<netproc_bpf *>(p);
+        const btf *b = kernel_btf();
+        if (unsigned n = func_nargs(b, "tcp_recvmsg")) skel->rodata->tcp_recvmsg_nargs = n;
+        if (unsigned n = func_nargs(b, "udp_recvmsg")) skel->rodata->udp_recvmsg_nargs = n;
+        if (unsigned n = func_nargs(b, "udpv6_recvmsg")) skel->rodata->udpv6_recvmsg_nargs = n;
+        return 0;
+    };
+    return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure);
+}
+
+}  // namespace bpfkit::netproc
+
+// For bpfcheck's matrix.
+bpfkit::ToolEntry bpfkit_tool_netproc() {
+    return bpfkit::ToolEntry{"netproc", &bpfkit::netproc::ladder,
+                             [] { return std::unique_ptr<bpfkit::ModeTrier>(bpfkit::netproc::make_trier()); }};
+}
