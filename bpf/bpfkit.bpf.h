@@ -11,9 +11,9 @@
 
 /* Macros that vmlinux.h cannot carry. */
 #define BPFKIT_TC_ACT_OK 0
-#define BPFKIT_AF_INET 2
-#define BPFKIT_AF_INET6 10
-#define BPFKIT_E2BIG 7
-#define BPFKIT_EEXIST 17
+#define BPFKIT_AF_INET	 2
+#define BPFKIT_AF_INET6	 10
+#define BPFKIT_E2BIG	 7
+#define BPFKIT_EEXIST	 17
 
 #endif

@@ -10,10 +10,10 @@
 
 #include "bpfkit.bpf.h"
 
-#define BPFKIT_EVENTS_MAP(name, bytes)                                        \
-	struct {                                                               \
-		__uint(type, BPF_MAP_TYPE_RINGBUF);                            \
-		__uint(max_entries, bytes);                                    \
+#define BPFKIT_EVENTS_MAP(name, bytes)                                                             \
+	struct {                                                                                   \
+		__uint(type, BPF_MAP_TYPE_RINGBUF);                                                \
+		__uint(max_entries, bytes);                                                        \
 	} name SEC(".maps")
 
 const volatile bool bpfkit_use_ringbuf = true;

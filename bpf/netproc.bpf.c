@@ -13,10 +13,10 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define MSG_PEEK_ 0x2
+#define MSG_PEEK_     0x2
 #define MSG_ERRQUEUE_ 0x2000
-#define IPPROTO_TCP_ 6
-#define IPPROTO_UDP_ 17
+#define IPPROTO_TCP_  6
+#define IPPROTO_UDP_  17
 
 /* The recvmsg functions lost their "noblock" argument in 5.19: user space
  * reads the argument count from kernel BTF and sets these before load. */

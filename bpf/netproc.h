@@ -39,11 +39,11 @@ struct netproc_proc {
 };
 
 enum netproc_stat {
-	NETPROC_STAT_FLOWS_FULL = 0,  /* updates lost because the flow map was full */
-	NETPROC_STAT_BYTES_FULL,      /* bytes of those updates */
-	NETPROC_STAT_PROCS_FULL,      /* processes not recorded: proc map full */
-	NETPROC_STAT_STASH_FULL,      /* kprobe entries lost: stash map full */
-	NETPROC_STAT_PEEK_SKIPPED,    /* MSG_PEEK / MSG_ERRQUEUE receives not counted */
+	NETPROC_STAT_FLOWS_FULL = 0, /* updates lost because the flow map was full */
+	NETPROC_STAT_BYTES_FULL,     /* bytes of those updates */
+	NETPROC_STAT_PROCS_FULL,     /* processes not recorded: proc map full */
+	NETPROC_STAT_STASH_FULL,     /* kprobe entries lost: stash map full */
+	NETPROC_STAT_PEEK_SKIPPED,   /* MSG_PEEK / MSG_ERRQUEUE receives not counted */
 	NETPROC_STAT_MAX,
 };
 

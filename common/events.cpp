@@ -9,7 +9,9 @@
 
 namespace bpfkit {
 
-const char *transport_name(EventTransport t) { return t == EventTransport::Ringbuf ? "ringbuf" : "perfbuf"; }
+const char *transport_name(EventTransport t) {
+    return t == EventTransport::Ringbuf ? "ringbuf" : "perfbuf";
+}
 
 EventTransport prepare_events_map(bpf_map *map, bool *use_ringbuf) {
     const char *force = getenv("BPFKIT_EVENTS");
@@ -29,7 +31,8 @@ EventSink::~EventSink() {
     perf_buffer__free(pb_);
 }
 
-int EventSink::open(bpf_map *map, EventTransport transport, Handler handler, size_t perf_pages_per_cpu) {
+int EventSink::open(bpf_map *map, EventTransport transport, Handler handler,
+                    size_t perf_pages_per_cpu) {
     handler_ = std::move(handler);
     transport_ = transport;
     int fd = bpf_map__fd(map);
@@ -43,7 +46,9 @@ int EventSink::open(bpf_map *map, EventTransport transport, Handler handler, siz
 
 int EventSink::poll(int timeout_ms) {
     handled_ = 0;
-    int rc = rb_ ? ring_buffer__poll(rb_, timeout_ms) : pb_ ? perf_buffer__poll(pb_, timeout_ms) : -EINVAL;
+    int rc = rb_   ? ring_buffer__poll(rb_, timeout_ms)
+             : pb_ ? perf_buffer__poll(pb_, timeout_ms)
+                   : -EINVAL;
     if (rc < 0) return rc;
     return handled_;
 }
@@ -61,6 +66,8 @@ void EventSink::on_perf_sample(void *ctx, int, void *data, __u32 size) {
     self->handler_(data, size);
 }
 
-void EventSink::on_perf_lost(void *ctx, int, __u64 count) { static_cast<EventSink *>(ctx)->lost_ += count; }
+void EventSink::on_perf_lost(void *ctx, int, __u64 count) {
+    static_cast<EventSink *>(ctx)->lost_ += count;
+}
 
 }  // namespace bpfkit

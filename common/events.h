@@ -24,7 +24,7 @@ const char *transport_name(EventTransport t);
 EventTransport prepare_events_map(bpf_map *map, bool *use_ringbuf);
 
 class EventSink {
-public:
+  public:
     using Handler = std::function<void(const void *data, size_t size)>;
 
     EventSink() = default;
@@ -33,7 +33,8 @@ public:
     EventSink &operator=(const EventSink &) = delete;
 
     // 0 or -errno. `map` must be loaded.
-    int open(bpf_map *map, EventTransport transport, Handler handler, size_t perf_pages_per_cpu = 64);
+    int open(bpf_map *map, EventTransport transport, Handler handler,
+             size_t perf_pages_per_cpu = 64);
     // Waits up to timeout_ms, hands every waiting event to the handler;
     // returns the number handled or -errno (-EINTR when a signal came).
     int poll(int timeout_ms);
@@ -42,7 +43,7 @@ public:
     uint64_t lost() const { return lost_; }
     EventTransport transport() const { return transport_; }
 
-private:
+  private:
     static int on_ringbuf(void *ctx, void *data, size_t size);
     static void on_perf_sample(void *ctx, int cpu, void *data, __u32 size);
     static void on_perf_lost(void *ctx, int cpu, __u64 count);

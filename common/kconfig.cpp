@@ -44,7 +44,8 @@ Kconfig parse_kconfig(std::string_view text, std::string source) {
         if (line.rfind("CONFIG_", 0) != 0) continue;
         size_t eq = line.find('=');
         if (eq == std::string_view::npos) continue;
-        k.values.insert_or_assign(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+        k.values.insert_or_assign(std::string(line.substr(0, eq)),
+                                  std::string(line.substr(eq + 1)));
     }
     return k;
 }
@@ -56,7 +57,8 @@ bool read_gz(const std::string &path, std::string &out) {
     if (!f) return false;
     char buf[65536];
     int n;
-    while ((n = gzread(f, buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+    while ((n = gzread(f, buf, sizeof(buf))) > 0)
+        out.append(buf, static_cast<size_t>(n));
     bool ok = n == 0;
     gzclose(f);
     return ok;
@@ -67,7 +69,8 @@ bool read_plain(const std::string &path, std::string &out) {
     if (!f) return false;
     char buf[65536];
     size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        out.append(buf, n);
     bool ok = !ferror(f);
     fclose(f);
     return ok;

@@ -11,7 +11,8 @@ namespace bpfkit {
 
 struct Kconfig {
     std::string source;  // the file it was read from; empty when none was found
-    std::map<std::string, std::string, std::less<>> values;  // "CONFIG_X" -> "y", "m", "\"str\"", "42"
+    std::map<std::string, std::string, std::less<>>
+        values;  // "CONFIG_X" -> "y", "m", "\"str\"", "42"
 
     bool found() const { return !source.empty(); }
     // "y", "m", a value, or "n" for "# CONFIG_X is not set"; nullopt if the

@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 namespace bpfkit {
 
@@ -49,8 +50,12 @@ constexpr std::array<FeatureInfo, kFeatureCount> kInfo = {{
 
 }  // namespace
 
-const char *feature_name(Feature f) { return kInfo[static_cast<size_t>(f)].name; }
-const char *feature_group(Feature f) { return kInfo[static_cast<size_t>(f)].group; }
+const char *feature_name(Feature f) {
+    return kInfo[static_cast<size_t>(f)].name;
+}
+const char *feature_group(Feature f) {
+    return kInfo[static_cast<size_t>(f)].group;
+}
 
 std::optional<Feature> feature_from_name(std::string_view name) {
     for (size_t i = 0; i < kFeatureCount; i++)
@@ -128,7 +133,15 @@ std::string errno_name(int err) {
 
 const FeatureResult &Features::get(Feature f) {
     auto &slot = cache_[static_cast<size_t>(f)];
-    if (!slot) slot = source_->probe(f);
+    if (!slot) {
+        timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        FeatureResult r = source_->probe(f);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        r.probe_ms = static_cast<double>(b.tv_sec - a.tv_sec) * 1e3 +
+                     static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e6;
+        slot = std::move(r);
+    }
     return *slot;
 }
 

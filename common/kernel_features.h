@@ -59,10 +59,11 @@ enum class State : uint8_t { Yes, No, Unknown };
 
 struct FeatureResult {
     State state = State::Unknown;
-    int err = 0;         // errno of the action that failed (positive), 0 if none
-    std::string value;   // what was found: "integrity", "/sys/kernel/tracing", "2" ...
-    std::string reason;  // one line: how it was seen, or why it is not there
-    std::string remedy;  // one line: the exact change that would make it work; empty if none
+    int err = 0;          // errno of the action that failed (positive), 0 if none
+    std::string value;    // what was found: "integrity", "/sys/kernel/tracing", "2" ...
+    std::string reason;   // one line: how it was seen, or why it is not there
+    std::string remedy;   // one line: the exact change that would make it work; empty if none
+    double probe_ms = 0;  // how long finding it out took
 
     bool yes() const { return state == State::Yes; }
     bool no() const { return state == State::No; }
@@ -76,20 +77,20 @@ std::string errno_name(int err);  // "EPERM", "ENOENT", ... or the number
 
 // Where results come from: the real kernel, or a fake in unit tests.
 class FeatureSource {
-public:
+  public:
     virtual ~FeatureSource() = default;
     virtual FeatureResult probe(Feature f) = 0;
 };
 
 // Lazily cached results over a source.
 class Features {
-public:
+  public:
     explicit Features(std::unique_ptr<FeatureSource> source) : source_(std::move(source)) {}
     const FeatureResult &get(Feature f);
     bool yes(Feature f) { return get(f).yes(); }
     bool cached(Feature f) const { return cache_[static_cast<size_t>(f)].has_value(); }
 
-private:
+  private:
     std::unique_ptr<FeatureSource> source_;
     std::array<std::optional<FeatureResult>, kFeatureCount> cache_;
 };
@@ -101,7 +102,7 @@ Features &system_features();
 
 // A fake for unit tests: every feature Yes unless set otherwise.
 class FakeFeatureSource : public FeatureSource {
-public:
+  public:
     FakeFeatureSource &set(Feature f, FeatureResult r) {
         results_[f] = std::move(r);
         return *this;
@@ -110,7 +111,7 @@ public:
     FeatureResult probe(Feature f) override;
     int probes_run(Feature f) const;
 
-private:
+  private:
     std::map<Feature, FeatureResult> results_;
     std::map<Feature, int> runs_;
 };

@@ -82,8 +82,9 @@ LadderResult climb(const LadderSpec &spec, const LadderRequest &req, ModeTrier &
         a.mode = mode.name;
         if (!wanted(mode, req)) {
             a.skipped = true;
-            a.reason = !req.mode.empty() ? "not tried: mode " + req.mode + " was asked for"
-                                         : "not tried: capture mode " + req.family + " was asked for";
+            a.reason = !req.mode.empty()
+                           ? "not tried: mode " + req.mode + " was asked for"
+                           : "not tried: capture mode " + req.family + " was asked for";
             result.attempts.push_back(std::move(a));
             continue;
         }
@@ -102,7 +103,8 @@ LadderResult climb(const LadderSpec &spec, const LadderRequest &req, ModeTrier &
         }
         a.err = err < 0 ? -err : err;
         explain(a, mode, features, detail);
-        log::info("%s: mode %s refused: %s", spec.tool.c_str(), mode.name.c_str(), a.reason.c_str());
+        log::info("%s: mode %s refused: %s", spec.tool.c_str(), mode.name.c_str(),
+                  a.reason.c_str());
         result.attempts.push_back(std::move(a));
     }
     return result;
@@ -129,7 +131,8 @@ std::string setcap_line(const ModeSpec &mode, const std::string &binary) {
     for (Feature f : mode.needs) {
         if (std::string(feature_group(f)) != "capability") continue;
         std::string name = feature_name(f);
-        for (auto &c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+        for (auto &c : name)
+            c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
         if (caps.find(name) != std::string::npos) continue;
         caps += (caps.empty() ? "" : ",") + name;
     }
@@ -145,16 +148,23 @@ OpenOptions g_open_options = [] {
 }();
 }  // namespace
 
-void set_open_options(OpenOptions opts) { g_open_options = std::move(opts); }
-const OpenOptions &open_options() { return g_open_options; }
+void set_open_options(OpenOptions opts) {
+    g_open_options = std::move(opts);
+}
+const OpenOptions &open_options() {
+    return g_open_options;
+}
 
 SkeletonTrier::SkeletonTrier(SkeletonOps ops, Configure configure, Attach attach)
     : ops_(ops), configure_(std::move(configure)), attach_(std::move(attach)) {}
 
-SkeletonTrier::~SkeletonTrier() { release(); }
+SkeletonTrier::~SkeletonTrier() {
+    release();
+}
 
 void SkeletonTrier::release() {
-    for (auto *l : links_) bpf_link__destroy(l);
+    for (auto *l : links_)
+        bpf_link__destroy(l);
     links_.clear();
     if (skel_) ops_.destroy(skel_);
     skel_ = nullptr;
@@ -175,7 +185,8 @@ int SkeletonTrier::try_mode(const ModeSpec &mode, std::string &detail) {
     size_t found = 0;
     bpf_object__for_each_program(prog, obj) {
         bool in_mode = false;
-        for (const auto &p : mode.programs) in_mode |= p == bpf_program__name(prog);
+        for (const auto &p : mode.programs)
+            in_mode |= p == bpf_program__name(prog);
         found += in_mode;
         bpf_program__set_autoload(prog, in_mode);
     }

@@ -63,7 +63,7 @@ struct LadderRequest {
 
 // Loads and attaches one mode for real; the skeleton-backed one is below.
 class ModeTrier {
-public:
+  public:
     virtual ~ModeTrier() = default;
     // Returns 0 when loaded and attached (the state is kept until release()
     // or the next try_mode), or -errno; may fill detail with the kernel's or
@@ -125,12 +125,13 @@ SkeletonOps make_skeleton_ops() {
 // Opens the tool's skeleton afresh for every rung, turns autoload off for
 // every program the mode does not list, loads and attaches.
 class SkeletonTrier : public ModeTrier {
-public:
+  public:
     // Called after open and before load: set rodata and map sizes.
     using Configure = std::function<int(void *skel, const ModeSpec &mode)>;
     // Attaches the mode's programs; null attaches each with
     // bpf_program__attach (the section name says where).
-    using Attach = std::function<int(void *skel, const ModeSpec &mode, std::vector<bpf_link *> &links)>;
+    using Attach =
+        std::function<int(void *skel, const ModeSpec &mode, std::vector<bpf_link *> &links)>;
 
     explicit SkeletonTrier(SkeletonOps ops, Configure configure = {}, Attach attach = {});
     ~SkeletonTrier() override;
@@ -141,7 +142,7 @@ public:
     void release() override;
     void *skeleton() const { return skel_; }
 
-private:
+  private:
     SkeletonOps ops_;
     Configure configure_;
     Attach attach_;
@@ -152,7 +153,7 @@ private:
 // A skeleton handle for code that does not need the ladder.
 template <class Skel>
 class Skeleton {
-public:
+  public:
     Skeleton() = default;
     ~Skeleton() { reset(); }
     Skeleton(const Skeleton &) = delete;
@@ -181,7 +182,7 @@ public:
     Skel *operator->() const { return skel_; }
     explicit operator bool() const { return skel_ != nullptr; }
 
-private:
+  private:
     Skel *skel_ = nullptr;
 };
 

@@ -21,7 +21,8 @@ void vprint(const char *prefix, const char *fmt, va_list ap) {
     char buf[2048];
     vsnprintf(buf, sizeof(buf), fmt, ap);
     size_t n = strlen(buf);
-    while (n > 0 && buf[n - 1] == '\n') buf[--n] = '\0';
+    while (n > 0 && buf[n - 1] == '\n')
+        buf[--n] = '\0';
     fprintf(stderr, "%s: %s%s\n", g_name, prefix, buf);
 }
 
@@ -55,8 +56,12 @@ void init(const char *program_name, int verbose) {
     libbpf_set_print(libbpf_print);
 }
 
-int verbose() { return g_verbose; }
-const char *program_name() { return g_name; }
+int verbose() {
+    return g_verbose;
+}
+const char *program_name() {
+    return g_name;
+}
 
 void error(const char *fmt, ...) {
     va_list ap;
@@ -87,10 +92,16 @@ void hint(const char *fmt, ...) {
     va_end(ap);
 }
 
-Capture::Capture() : outer_(g_capture) { g_capture = this; }
-Capture::~Capture() { g_capture = outer_; }
+Capture::Capture() : outer_(g_capture) {
+    g_capture = this;
+}
+Capture::~Capture() {
+    g_capture = outer_;
+}
 
-void Capture::append(const std::string &line) { text_ += line; }
+void Capture::append(const std::string &line) {
+    text_ += line;
+}
 
 std::string Capture::summary() const {
     // Prefer the last line that is not verifier noise or a bare error code.
@@ -103,9 +114,10 @@ std::string Capture::summary() const {
         pos = end + 1;
         if (line.rfind("libbpf: ", 0) != 0) continue;
         line.erase(0, 8);
-        bool noise = line.find("-- BEGIN") != std::string::npos ||
-                     line.find("-- END") != std::string::npos ||
-                     (line.rfind("prog '", 0) == 0 && line.find("failed to load") != std::string::npos);
+        bool noise =
+            line.find("-- BEGIN") != std::string::npos ||
+            line.find("-- END") != std::string::npos ||
+            (line.rfind("prog '", 0) == 0 && line.find("failed to load") != std::string::npos);
         if (noise) continue;
         best = line;
     }

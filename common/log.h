@@ -25,7 +25,7 @@ void hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 // While alive, every libbpf message (all levels) is also kept here.
 // Captures nest; the innermost one collects.
 class Capture {
-public:
+  public:
     Capture();
     ~Capture();
     Capture(const Capture &) = delete;
@@ -36,7 +36,7 @@ public:
     std::string summary() const;
     void append(const std::string &line);
 
-private:
+  private:
     std::string text_;
     Capture *outer_;
 };

@@ -39,12 +39,21 @@ void install_stop_handlers() {
     sigaction(SIGHUP, &sa, nullptr);
 }
 
-bool stop_requested() { return g_stop.load() != 0; }
-void request_stop() { g_stop.store(-1); }
-void clear_stop() { g_stop.store(0); }
-int stop_signal() { return std::max(0, g_stop.load()); }
+bool stop_requested() {
+    return g_stop.load() != 0;
+}
+void request_stop() {
+    g_stop.store(-1);
+}
+void clear_stop() {
+    g_stop.store(0);
+}
+int stop_signal() {
+    return std::max(0, g_stop.load());
+}
 
-int run_loop(const LoopOptions &opts, const std::function<int(int)> &poll, const std::function<int(bool)> &tick) {
+int run_loop(const LoopOptions &opts, const std::function<int(int)> &poll,
+             const std::function<int(bool)> &tick) {
     const double start = now_s();
     const double interval = opts.interval_s > 0 ? opts.interval_s : 1.0;
     const double end = opts.duration_s > 0 ? start + opts.duration_s : INFINITY;

@@ -48,7 +48,8 @@ namespace bpfkit {
 
 namespace {
 
-constexpr const char *kSetcapHint = "run as root, or give the tool the capabilities bpfcheck lists (setcap)";
+constexpr const char *kSetcapHint =
+    "run as root, or give the tool the capabilities bpfcheck lists (setcap)";
 
 FeatureResult yes(std::string value, std::string reason) {
     FeatureResult r;
@@ -86,9 +87,11 @@ bool read_file(const std::string &path, std::string &out, int *err = nullptr) {
     char buf[4096];
     size_t n;
     out.clear();
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.append(buf, n);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        out.append(buf, n);
     fclose(f);
-    while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+    while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
+        out.pop_back();
     return true;
 }
 
@@ -125,7 +128,8 @@ const Caps &caps() {
         if (cap) {
             for (int i = 0; i <= 63; i++) {
                 cap_flag_value_t v = CAP_CLEAR;
-                if (cap_get_flag(cap, static_cast<cap_value_t>(i), CAP_EFFECTIVE, &v) == 0 && v == CAP_SET)
+                if (cap_get_flag(cap, static_cast<cap_value_t>(i), CAP_EFFECTIVE, &v) == 0 &&
+                    v == CAP_SET)
                     c.effective |= 1ull << i;
             }
             cap_free(cap);
@@ -138,9 +142,13 @@ const Caps &caps() {
     return c;
 }
 
-bool has_cap(int cap) { return caps().effective & (1ull << cap); }
+bool has_cap(int cap) {
+    return caps().effective & (1ull << cap);
+}
 // CAP_BPF and CAP_PERFMON exist from 5.8; before, CAP_SYS_ADMIN stands in.
-bool has_bpf_cap() { return has_cap(CAP_SYS_ADMIN) || (caps().last_cap >= CAP_BPF && has_cap(CAP_BPF)); }
+bool has_bpf_cap() {
+    return has_cap(CAP_SYS_ADMIN) || (caps().last_cap >= CAP_BPF && has_cap(CAP_BPF));
+}
 bool has_perfmon_cap() {
     return has_cap(CAP_SYS_ADMIN) || (caps().last_cap >= CAP_PERFMON && has_cap(CAP_PERFMON));
 }
@@ -148,11 +156,14 @@ bool has_perfmon_cap() {
 FeatureResult cap_result(int cap, const char *name, const char *what) {
     if (!caps().ok) return unknown("capget failed: " + std::string(strerror(errno)));
     if (cap > caps().last_cap)
-        return no(0, std::string("the kernel does not know ") + name + " (it came in 5.8); CAP_SYS_ADMIN stands in",
+        return no(0,
+                  std::string("the kernel does not know ") + name +
+                      " (it came in 5.8); CAP_SYS_ADMIN stands in",
                   "run as root or setcap cap_sys_admin+ep");
     if (has_cap(cap)) return yes("effective", std::string("effective: ") + what);
     std::string lower = name;
-    for (auto &ch : lower) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+    for (auto &ch : lower)
+        ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
     return no(EPERM, std::string("missing from the effective set: ") + what,
               "run as root or setcap " + lower + "+ep <tool>");
 }
@@ -161,12 +172,15 @@ FeatureResult cap_result(int cap, const char *name, const char *what) {
 bool explain_perm(int err, bool perf, FeatureResult &r) {
     if (err != EPERM && err != EACCES) return false;
     if (!has_bpf_cap()) {
-        r = no(err, "loading BPF programs needs CAP_BPF (or CAP_SYS_ADMIN), which this process lacks",
+        r = no(err,
+               "loading BPF programs needs CAP_BPF (or CAP_SYS_ADMIN), which this process lacks",
                kSetcapHint);
         return true;
     }
     if (perf && !has_perfmon_cap()) {
-        r = no(err, "attaching through perf events needs CAP_PERFMON (or CAP_SYS_ADMIN), which this process lacks",
+        r = no(err,
+               "attaching through perf events needs CAP_PERFMON (or CAP_SYS_ADMIN), which this "
+               "process lacks",
                kSetcapHint);
         return true;
     }
@@ -240,7 +254,8 @@ int in_private_mount(const char *fstype, const char *target, F fn) {
     if (pid == 0) {
         close(pfd[0]);
         int rc = -1;
-        if (unshare(CLONE_NEWNS) == 0 && mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
+        if (unshare(CLONE_NEWNS) == 0 &&
+            mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0 &&
             mount(fstype, target, fstype, 0, nullptr) == 0)
             rc = fn();
         ssize_t w = write(pfd[1], &rc, sizeof(rc));
@@ -273,9 +288,12 @@ FeatureResult in_private_netns(F fn) {
     t.join();
     if (unshare_err) {
         if (!has_bpf_cap())
-            return no(unshare_err, "loading BPF programs needs CAP_BPF (or CAP_SYS_ADMIN), which this process lacks",
-                      kSetcapHint);
-        return unknown(std::string("cannot make a private network namespace to try it in: ") + strerror(unshare_err),
+            return no(
+                unshare_err,
+                "loading BPF programs needs CAP_BPF (or CAP_SYS_ADMIN), which this process lacks",
+                kSetcapHint);
+        return unknown(std::string("cannot make a private network namespace to try it in: ") +
+                           strerror(unshare_err),
                        "run bpfcheck as root", unshare_err);
     }
     return r;
@@ -333,10 +351,10 @@ int add_veth(const char *name, const char *peer) {
 }
 
 class KernelProbes : public FeatureSource {
-public:
+  public:
     FeatureResult probe(Feature f) override;
 
-private:
+  private:
     FeatureResult attach_type(Feature f, const char *prog, bool perf);
     FeatureResult kprobe();
     FeatureResult fentry();
@@ -378,13 +396,18 @@ FeatureResult KernelProbes::kprobe() {
     const Kconfig &k = system_kconfig();
     const char *remedy = "a kernel built with CONFIG_KPROBES=y and CONFIG_KPROBE_EVENTS=y";
     if (k.disabled("CONFIG_KPROBES"))
-        return no(err, "CONFIG_KPROBES is not set: this kernel has no kprobes (" + stage + ": " + strerror(err) + ")",
+        return no(err,
+                  "CONFIG_KPROBES is not set: this kernel has no kprobes (" + stage + ": " +
+                      strerror(err) + ")",
                   remedy);
     if (k.disabled("CONFIG_KPROBE_EVENTS"))
-        return no(err, "CONFIG_KPROBE_EVENTS is not set: kprobes cannot be created for BPF", remedy);
+        return no(err, "CONFIG_KPROBE_EVENTS is not set: kprobes cannot be created for BPF",
+                  remedy);
     struct stat st;
     if (err == ENOENT && stat("/sys/bus/event_source/devices/kprobe", &st) != 0)
-        return no(err, "no kprobe PMU (/sys/bus/event_source/devices/kprobe is missing): the kernel was built without kprobes",
+        return no(err,
+                  "no kprobe PMU (/sys/bus/event_source/devices/kprobe is missing): the kernel was "
+                  "built without kprobes",
                   remedy);
     return no(err, stage + " failed: " + with_detail(err, detail));
 }
@@ -392,34 +415,45 @@ FeatureResult KernelProbes::kprobe() {
 FeatureResult KernelProbes::fentry() {
     std::string detail, stage;
     int err = load_attach("probe_fentry", detail, &stage);
-    if (!err) return yes("", "an fentry program on vfs_read was loaded and attached (BPF trampoline)");
+    if (!err)
+        return yes("", "an fentry program on vfs_read was loaded and attached (BPF trampoline)");
     FeatureResult r;
     if (explain_perm(err, true, r)) return r;
     const Kconfig &k = system_kconfig();
-    const char *remedy = "a kernel with BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, 5.5+ on x86_64) "
-                         "that lets root load tracing programs";
+    const char *remedy =
+        "a kernel with BPF trampolines (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS, 5.5+ on x86_64) "
+        "that lets root load tracing programs";
     if (k.found() && !k.enabled("CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS") &&
         !k.enabled("CONFIG_HAVE_DYNAMIC_FTRACE_WITH_DIRECT_CALLS"))
-        return no(err, "no BPF trampolines: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS is not set (" + stage + ": " +
-                           strerror(err) + ")",
+        return no(err,
+                  "no BPF trampolines: CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS is not set (" +
+                      stage + ": " + strerror(err) + ")",
                   remedy);
     if (err == EPERM && stage == "load") {
-        std::string why = "the kernel refuses to load fentry programs although this process has the capabilities for "
-                          "them (load: EPERM)";
+        std::string why =
+            "the kernel refuses to load fentry programs although this process has the capabilities "
+            "for "
+            "them (load: EPERM)";
         if (k.enabled("CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS"))
-            why += "; BPF trampolines are built in (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y), so a security policy "
-                   "(an LSM or a kernel patch) forbids them";
+            why +=
+                "; BPF trampolines are built in (CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS=y), so a "
+                "security policy "
+                "(an LSM or a kernel patch) forbids them";
         return no(err, why, "none from user space on this kernel: the tools use their next mode");
     }
     if (err == 524 || err == EOPNOTSUPP)
-        return no(err, "BPF trampolines are not supported here (" + stage + ": " + errno_name(err) + ")", remedy);
+        return no(err,
+                  "BPF trampolines are not supported here (" + stage + ": " + errno_name(err) + ")",
+                  remedy);
     return no(err, stage + " failed: " + with_detail(err, detail), remedy);
 }
 
 FeatureResult KernelProbes::tracepoint() {
     std::string detail, stage;
     int err = load_attach("probe_tracepoint", detail, &stage);
-    if (!err) return yes("", "a program was attached to sched:sched_process_fork through perf_event_open");
+    if (!err)
+        return yes("",
+                   "a program was attached to sched:sched_process_fork through perf_event_open");
     FeatureResult r;
     if (explain_perm(err, true, r)) return r;
     std::string tracefs = mount_point("tracefs");
@@ -430,8 +464,10 @@ FeatureResult KernelProbes::tracepoint() {
             return load_attach("probe_tracepoint", d);
         });
         if (rc == 0)
-            return no(err, "tracefs is not mounted, so tracepoint ids cannot be read (with tracefs mounted in a "
-                           "private mount namespace, the attach worked)",
+            return no(err,
+                      "tracefs is not mounted, so tracepoint ids cannot be read (with tracefs "
+                      "mounted in a "
+                      "private mount namespace, the attach worked)",
                       remedy);
         return no(err, "tracefs is not mounted, so tracepoint ids cannot be read", remedy);
     }
@@ -448,13 +484,16 @@ FeatureResult KernelProbes::uprobe() {
         unsigned long start, end, off;
         char perms[5];
         int pathpos = 0;
-        if (sscanf(line.c_str(), "%lx-%lx %4s %lx %*s %*s %n", &start, &end, perms, &off, &pathpos) < 4) continue;
+        if (sscanf(line.c_str(), "%lx-%lx %4s %lx %*s %*s %n", &start, &end, perms, &off,
+                   &pathpos) < 4)
+            continue;
         if (addr < start || addr >= end || pathpos <= 0) continue;
         path = line.substr(static_cast<size_t>(pathpos));
         offset = addr - start + off;
         break;
     }
-    if (path.empty() || path[0] != '/') return unknown("cannot find this program's own code in /proc/self/maps");
+    if (path.empty() || path[0] != '/')
+        return unknown("cannot find this program's own code in /proc/self/maps");
     ProbeObject p;
     int err = p.open_load("probe_uprobe");
     if (!err) {
@@ -470,7 +509,8 @@ FeatureResult KernelProbes::uprobe() {
     FeatureResult r;
     if (explain_perm(err, true, r)) return r;
     if (system_kconfig().disabled("CONFIG_UPROBE_EVENTS"))
-        return no(err, "CONFIG_UPROBE_EVENTS is not set", "a kernel built with CONFIG_UPROBES=y and CONFIG_UPROBE_EVENTS=y");
+        return no(err, "CONFIG_UPROBE_EVENTS is not set",
+                  "a kernel built with CONFIG_UPROBES=y and CONFIG_UPROBE_EVENTS=y");
     return no(err, with_detail(err, p.detail));
 }
 
@@ -484,7 +524,8 @@ FeatureResult KernelProbes::perf_event() {
         attr.config = PERF_COUNT_SW_CPU_CLOCK;
         attr.freq = 1;
         attr.sample_freq = 49;
-        int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
+        int fd =
+            static_cast<int>(syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC));
         if (fd < 0) {
             err = errno;
             p.detail = "perf_event_open(cpu-clock, cpu 0)";
@@ -520,8 +561,9 @@ FeatureResult KernelProbes::xdp(bool native) {
         if (native) {
             int e = add_veth("bpfkit0", "bpfkit1");
             if (e)
-                return unknown(std::string("cannot make a veth pair to try native XDP on: ") + strerror(e),
-                               "load the veth module (modprobe veth)", e);
+                return unknown(
+                    std::string("cannot make a veth pair to try native XDP on: ") + strerror(e),
+                    "load the veth module (modprobe veth)", e);
             ifindex = static_cast<int>(if_nametoindex("bpfkit0"));
             dev = "veth";
         }
@@ -530,7 +572,8 @@ FeatureResult KernelProbes::xdp(bool native) {
         int lfd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lopts);
         if (lfd >= 0) {
             close(lfd);
-            return yes("bpf_link", std::string(native ? "native" : "generic") + " XDP attached to a " + dev +
+            return yes("bpf_link", std::string(native ? "native" : "generic") +
+                                       " XDP attached to a " + dev +
                                        " device through bpf_link, in a private network namespace");
         }
         int lerr = errno;
@@ -538,7 +581,8 @@ FeatureResult KernelProbes::xdp(bool native) {
         LIBBPF_OPTS(bpf_xdp_attach_opts, xopts);
         if (bpf_xdp_attach(ifindex, prog_fd, flags, &xopts) == 0) {
             bpf_xdp_detach(ifindex, flags, &xopts);
-            return yes("netlink", std::string(native ? "native" : "generic") + " XDP attached to a " + dev +
+            return yes("netlink", std::string(native ? "native" : "generic") +
+                                      " XDP attached to a " + dev +
                                       " device through netlink (no XDP bpf_link on this kernel)");
         }
         int nerr = errno;
@@ -562,14 +606,17 @@ FeatureResult KernelProbes::tc() {
         int e = bpf_tc_hook_create(&hook);
         if (e && e != -EEXIST) {
             if (system_kconfig().disabled("CONFIG_NET_SCH_INGRESS"))
-                return no(-e, "no clsact qdisc: CONFIG_NET_SCH_INGRESS is not set", "a kernel with CONFIG_NET_SCH_INGRESS");
+                return no(-e, "no clsact qdisc: CONFIG_NET_SCH_INGRESS is not set",
+                          "a kernel with CONFIG_NET_SCH_INGRESS");
             return no(-e, std::string("cannot create a clsact qdisc: ") + strerror(-e));
         }
         LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd);
         e = bpf_tc_attach(&hook, &opts);
-        FeatureResult r = e ? no(-e, std::string("bpf_tc_attach failed: ") + strerror(-e))
-                            : yes("netlink", "a classifier was attached to clsact egress of a loopback device in a "
-                                             "private network namespace");
+        FeatureResult r =
+            e ? no(-e, std::string("bpf_tc_attach failed: ") + strerror(-e))
+              : yes("netlink",
+                    "a classifier was attached to clsact egress of a loopback device in a "
+                    "private network namespace");
         hook.attach_point = static_cast<bpf_tc_attach_point>(BPF_TC_INGRESS | BPF_TC_EGRESS);
         bpf_tc_hook_destroy(&hook);
         return r;
@@ -579,8 +626,9 @@ FeatureResult KernelProbes::tc() {
 FeatureResult KernelProbes::cgroup_skb() {
     std::string mnt = mount_point("cgroup2");
     if (mnt.empty())
-        return no(ENOENT, "no cgroup2 hierarchy is mounted",
-                  "mount -t cgroup2 none /sys/fs/cgroup (or /sys/fs/cgroup/unified on hybrid systems)");
+        return no(
+            ENOENT, "no cgroup2 hierarchy is mounted",
+            "mount -t cgroup2 none /sys/fs/cgroup (or /sys/fs/cgroup/unified on hybrid systems)");
     ProbeObject p;
     int err = p.open_load("probe_cgroup_skb");
     if (err) {
@@ -627,7 +675,8 @@ FeatureResult KernelProbes::socket_filter() {
 }
 
 FeatureResult KernelProbes::ringbuf() {
-    int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "bpfkit_probe", 0, 0, static_cast<__u32>(getpagesize()) * 4, nullptr);
+    int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "bpfkit_probe", 0, 0,
+                            static_cast<__u32>(getpagesize()) * 4, nullptr);
     if (fd >= 0) {
         close(fd);
         return yes("", "a BPF ring buffer map was created");
@@ -636,7 +685,8 @@ FeatureResult KernelProbes::ringbuf() {
     FeatureResult r;
     if (explain_perm(err, false, r)) return r;
     if (err == EINVAL)
-        return no(err, "the kernel has no BPF ring buffer (5.8+); the tools use a perf buffer instead");
+        return no(err,
+                  "the kernel has no BPF ring buffer (5.8+); the tools use a perf buffer instead");
     return no(err, std::string("map create failed: ") + strerror(err));
 }
 
@@ -649,7 +699,9 @@ FeatureResult KernelProbes::af_packet() {
     int err = errno;
     if (err == EPERM || err == EACCES)
         return no(err, "AF_PACKET sockets need CAP_NET_RAW, which this process lacks", kSetcapHint);
-    if (err == EAFNOSUPPORT) return no(err, "the kernel has no AF_PACKET (CONFIG_PACKET is not set)", "a kernel with CONFIG_PACKET=y");
+    if (err == EAFNOSUPPORT)
+        return no(err, "the kernel has no AF_PACKET (CONFIG_PACKET is not set)",
+                  "a kernel with CONFIG_PACKET=y");
     return no(err, std::string("socket(AF_PACKET) failed: ") + strerror(err));
 }
 
@@ -659,9 +711,13 @@ FeatureResult KernelProbes::kernel_btf() {
     if (stat(path, &st) != 0) {
         const std::string &custom = open_options().btf_path;
         if (!custom.empty())
-            return no(ENOENT, "the kernel has no /sys/kernel/btf/vmlinux (built without CONFIG_DEBUG_INFO_BTF); the tools "
-                              "will use the BTF given with --btf or BPFKIT_BTF: " + custom);
-        return no(ENOENT, "the kernel has no /sys/kernel/btf/vmlinux (built without CONFIG_DEBUG_INFO_BTF)",
+            return no(ENOENT,
+                      "the kernel has no /sys/kernel/btf/vmlinux (built without "
+                      "CONFIG_DEBUG_INFO_BTF); the tools "
+                      "will use the BTF given with --btf or BPFKIT_BTF: " +
+                          custom);
+        return no(ENOENT,
+                  "the kernel has no /sys/kernel/btf/vmlinux (built without CONFIG_DEBUG_INFO_BTF)",
                   "give the tools a BTF file for this kernel with --btf FILE or BPFKIT_BTF=FILE");
     }
     btf *b = btf__load_vmlinux_btf();
@@ -678,9 +734,10 @@ FeatureResult KernelProbes::kconfig() {
     if (k.found()) return yes(k.source, "read " + k.source);
     struct utsname u;
     uname(&u);
-    return unknown(std::string("no /proc/config.gz and no /boot/config-") + u.release +
-                       ": kernel options are not known, so reasons name errors rather than options",
-                   "modprobe configs (gives /proc/config.gz when the kernel has CONFIG_IKCONFIG=m)");
+    return unknown(
+        std::string("no /proc/config.gz and no /boot/config-") + u.release +
+            ": kernel options are not known, so reasons name errors rather than options",
+        "modprobe configs (gives /proc/config.gz when the kernel has CONFIG_IKCONFIG=m)");
 }
 
 FeatureResult KernelProbes::jit() {
@@ -700,16 +757,20 @@ FeatureResult KernelProbes::jit() {
         close(fd);
         if (rc == 0) {
             if (info.jited_prog_len > 0) return yes(value, "a loaded program was JIT-compiled");
-            return no(0, "a loaded program was not JIT-compiled: BPF runs in the interpreter, several times slower",
+            return no(0,
+                      "a loaded program was not JIT-compiled: BPF runs in the interpreter, several "
+                      "times slower",
                       "sysctl net.core.bpf_jit_enable=1");
         }
     }
     if (have_sysctl) {
         if (sysctl == "0")
-            return no(0, "bpf_jit_enable is 0 (interpreter)", "sysctl net.core.bpf_jit_enable=1", value);
+            return no(0, "bpf_jit_enable is 0 (interpreter)", "sysctl net.core.bpf_jit_enable=1",
+                      value);
         return yes(value, "from the sysctl only (loading a program to check was refused)");
     }
-    if (system_kconfig().enabled("CONFIG_BPF_JIT_ALWAYS_ON")) return yes("always on", "CONFIG_BPF_JIT_ALWAYS_ON=y");
+    if (system_kconfig().enabled("CONFIG_BPF_JIT_ALWAYS_ON"))
+        return yes("always on", "CONFIG_BPF_JIT_ALWAYS_ON=y");
     return unknown(std::string("cannot read net.core.bpf_jit_enable: ") + strerror(serr), "", serr);
 }
 
@@ -720,7 +781,8 @@ FeatureResult KernelProbes::lockdown() {
     std::string how = "read " + std::string(file);
     if (!read_file(file, text, &err)) {
         if (!mount_point("securityfs").empty()) {
-            if (err == ENOENT) return yes("none", "the kernel has no lockdown LSM (no " + std::string(file) + ")");
+            if (err == ENOENT)
+                return yes("none", "the kernel has no lockdown LSM (no " + std::string(file) + ")");
             return unknown(std::string("cannot read ") + file + ": " + strerror(err), "", err);
         }
         // securityfs is not mounted: read the file through a private mount.
@@ -751,12 +813,17 @@ FeatureResult KernelProbes::lockdown() {
     }
     // "none [integrity] confidentiality"
     size_t a = text.find('['), b = text.find(']');
-    std::string mode = (a != std::string::npos && b != std::string::npos && b > a) ? text.substr(a + 1, b - a - 1) : text;
+    std::string mode = (a != std::string::npos && b != std::string::npos && b > a)
+                           ? text.substr(a + 1, b - a - 1)
+                           : text;
     if (mode == "confidentiality")
-        return no(EPERM, "lockdown=confidentiality (" + how + "): reading kernel memory from BPF is forbidden",
-                  "boot with lockdown=integrity or lockdown=none (or with Secure Boot off)", mode);
+        return no(
+            EPERM,
+            "lockdown=confidentiality (" + how + "): reading kernel memory from BPF is forbidden",
+            "boot with lockdown=integrity or lockdown=none (or with Secure Boot off)", mode);
     if (mode == "integrity")
-        return yes(mode, "lockdown=integrity (" + how + "): BPF may read kernel memory but not write user memory");
+        return yes(mode, "lockdown=integrity (" + how +
+                             "): BPF may read kernel memory but not write user memory");
     return yes(mode, "lockdown=" + mode + " (" + how + ")");
 }
 
@@ -764,7 +831,8 @@ FeatureResult KernelProbes::unpriv_bpf() {
     std::string v;
     int err = 0;
     if (!read_file("/proc/sys/kernel/unprivileged_bpf_disabled", v, &err))
-        return unknown(std::string("cannot read kernel.unprivileged_bpf_disabled: ") + strerror(err), "", err);
+        return unknown(
+            std::string("cannot read kernel.unprivileged_bpf_disabled: ") + strerror(err), "", err);
     if (v == "0") return yes(v, "unprivileged users may load socket filter programs");
     const char *why = v == "1" ? "unprivileged BPF is disabled until reboot"
                                : "unprivileged BPF is disabled (an administrator may re-enable it)";
@@ -775,9 +843,10 @@ FeatureResult KernelProbes::perf_paranoid() {
     std::string v;
     int err = 0;
     if (!read_file("/proc/sys/kernel/perf_event_paranoid", v, &err))
-        return unknown(std::string("cannot read kernel.perf_event_paranoid: ") + strerror(err), "", err);
+        return unknown(std::string("cannot read kernel.perf_event_paranoid: ") + strerror(err), "",
+                       err);
     int n = atoi(v.c_str());
-    std::string what = n <= -1   ? "no restrictions on perf events"
+    std::string what = n <= -1  ? "no restrictions on perf events"
                        : n == 0 ? "unprivileged users may profile CPUs, not kernel tracepoints"
                        : n == 1 ? "unprivileged users may profile the kernel in their own processes"
                        : n == 2 ? "unprivileged users may profile only their own user space"
@@ -788,9 +857,11 @@ FeatureResult KernelProbes::perf_paranoid() {
 FeatureResult KernelProbes::memlock() {
     rlimit rl{};
     getrlimit(RLIMIT_MEMLOCK, &rl);
-    std::string value = rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur / 1024) + " KiB";
+    std::string value =
+        rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur / 1024) + " KiB";
     if (!has_bpf_cap())
-        return unknown("RLIMIT_MEMLOCK is " + value + "; whether BPF memory is charged to it cannot be tried without CAP_BPF");
+        return unknown("RLIMIT_MEMLOCK is " + value +
+                       "; whether BPF memory is charged to it cannot be tried without CAP_BPF");
     // In a child, lower RLIMIT_MEMLOCK to zero and create a map: it works
     // only when the kernel charges BPF memory to the memory cgroup (5.11+).
     fflush(nullptr);
@@ -805,10 +876,15 @@ FeatureResult KernelProbes::memlock() {
     if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
         return unknown("RLIMIT_MEMLOCK is " + value + "; the trial process failed");
     if (WEXITSTATUS(status) == 0)
-        return yes(value, "RLIMIT_MEMLOCK is " + value + " but does not limit BPF: the kernel charges BPF memory to the memory cgroup");
+        return yes(
+            value,
+            "RLIMIT_MEMLOCK is " + value +
+                " but does not limit BPF: the kernel charges BPF memory to the memory cgroup");
     bool can_raise = has_cap(CAP_SYS_RESOURCE) || rl.rlim_max == RLIM_INFINITY;
     return no(WEXITSTATUS(status), "BPF memory counts against RLIMIT_MEMLOCK (" + value + ")",
-              can_raise ? "" : "ulimit -l unlimited (LimitMEMLOCK=infinity in a systemd unit), or grant CAP_SYS_RESOURCE",
+              can_raise ? ""
+                        : "ulimit -l unlimited (LimitMEMLOCK=infinity in a systemd unit), or grant "
+                          "CAP_SYS_RESOURCE",
               value);
 }
 
@@ -863,33 +939,43 @@ FeatureResult KernelProbes::probe(Feature f) {
         case Feature::Memlock:
             return memlock();
         case Feature::Tracefs:
-            return mount_fs("tracefs", "/sys/kernel/tracing", "mount -t tracefs nodev /sys/kernel/tracing");
+            return mount_fs("tracefs", "/sys/kernel/tracing",
+                            "mount -t tracefs nodev /sys/kernel/tracing");
         case Feature::Debugfs:
-            return mount_fs("debugfs", "/sys/kernel/debug", "mount -t debugfs nodev /sys/kernel/debug");
+            return mount_fs("debugfs", "/sys/kernel/debug",
+                            "mount -t debugfs nodev /sys/kernel/debug");
         case Feature::Bpffs:
             return mount_fs("bpf", "/sys/fs/bpf", "mount -t bpf bpf /sys/fs/bpf");
         case Feature::Cgroup2:
             return mount_fs("cgroup2", "/sys/fs/cgroup", "mount -t cgroup2 none /sys/fs/cgroup");
         case Feature::CapBpf:
             if (caps().last_cap < CAP_BPF)
-                return cap_result(CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "load BPF programs (this kernel has no CAP_BPF)");
+                return cap_result(CAP_SYS_ADMIN, "CAP_SYS_ADMIN",
+                                  "load BPF programs (this kernel has no CAP_BPF)");
             if (!has_cap(CAP_BPF) && has_cap(CAP_SYS_ADMIN))
-                return yes("via CAP_SYS_ADMIN", "CAP_BPF is not effective, but CAP_SYS_ADMIN covers it");
+                return yes("via CAP_SYS_ADMIN",
+                           "CAP_BPF is not effective, but CAP_SYS_ADMIN covers it");
             return cap_result(CAP_BPF, "CAP_BPF", "load BPF programs and create maps");
         case Feature::CapPerfmon:
             if (caps().last_cap < CAP_PERFMON)
-                return cap_result(CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "tracing and perf events (this kernel has no CAP_PERFMON)");
+                return cap_result(CAP_SYS_ADMIN, "CAP_SYS_ADMIN",
+                                  "tracing and perf events (this kernel has no CAP_PERFMON)");
             if (!has_cap(CAP_PERFMON) && has_cap(CAP_SYS_ADMIN))
-                return yes("via CAP_SYS_ADMIN", "CAP_PERFMON is not effective, but CAP_SYS_ADMIN covers it");
-            return cap_result(CAP_PERFMON, "CAP_PERFMON", "tracing programs, kprobes, uprobes and perf events");
+                return yes("via CAP_SYS_ADMIN",
+                           "CAP_PERFMON is not effective, but CAP_SYS_ADMIN covers it");
+            return cap_result(CAP_PERFMON, "CAP_PERFMON",
+                              "tracing programs, kprobes, uprobes and perf events");
         case Feature::CapNetAdmin:
-            return cap_result(CAP_NET_ADMIN, "CAP_NET_ADMIN", "XDP, TC and cgroup network programs");
+            return cap_result(CAP_NET_ADMIN, "CAP_NET_ADMIN",
+                              "XDP, TC and cgroup network programs");
         case Feature::CapNetRaw:
             return cap_result(CAP_NET_RAW, "CAP_NET_RAW", "AF_PACKET capture");
         case Feature::CapSysAdmin:
-            return cap_result(CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "namespaces, mounts, and BPF on kernels before 5.8");
+            return cap_result(CAP_SYS_ADMIN, "CAP_SYS_ADMIN",
+                              "namespaces, mounts, and BPF on kernels before 5.8");
         case Feature::CapSysResource: {
-            FeatureResult r = cap_result(CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE", "raising RLIMIT_MEMLOCK on kernels before 5.11");
+            FeatureResult r = cap_result(CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE",
+                                         "raising RLIMIT_MEMLOCK on kernels before 5.11");
             if (r.no() && system_features().yes(Feature::Memlock)) {
                 r.reason += "; not needed here: the kernel charges BPF memory to the memory cgroup";
                 r.remedy.clear();
@@ -904,6 +990,8 @@ FeatureResult KernelProbes::probe(Feature f) {
 
 }  // namespace
 
-std::unique_ptr<FeatureSource> make_kernel_probes() { return std::make_unique<KernelProbes>(); }
+std::unique_ptr<FeatureSource> make_kernel_probes() {
+    return std::make_unique<KernelProbes>();
+}
 
 }  // namespace bpfkit

@@ -61,7 +61,8 @@ void run(bool force_perfbuf) {
         children.insert(static_cast<uint32_t>(pid));
         waitpid(pid, nullptr, 0);
     }
-    for (int i = 0; i < 50 && events < kChildren; i++) sink.poll(100);
+    for (int i = 0; i < 50 && events < kChildren; i++)
+        sink.poll(100);
     bpf_link__destroy(link);
 
     EXPECT_EQ(events, static_cast<size_t>(kChildren));
@@ -74,5 +75,9 @@ void run(bool force_perfbuf) {
 
 }  // namespace
 
-TEST(EventSink, RingBufferDeliversEveryEvent) { run(false); }
-TEST(EventSink, PerfBufferFallbackDeliversEveryEvent) { run(true); }
+TEST(EventSink, RingBufferDeliversEveryEvent) {
+    run(false);
+}
+TEST(EventSink, PerfBufferFallbackDeliversEveryEvent) {
+    run(true);
+}

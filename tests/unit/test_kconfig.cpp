@@ -48,7 +48,8 @@ TEST(Kconfig, NoFileMeansUnknownNotDisabled) {
 }
 
 TEST(Kconfig, ReadsGzipAndPlainFiles) {
-    auto dir = std::filesystem::temp_directory_path() / ("kconfig-test-" + std::to_string(getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("kconfig-test-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir);
     std::string gz = (dir / "config.gz").string();
     gzFile f = gzopen(gz.c_str(), "wb");

@@ -15,15 +15,23 @@ namespace {
 LadderSpec netproc_like() {
     LadderSpec s;
     s.tool = "demo";
-    s.modes.push_back({"fentry", "ebpf", "fexit", {"p_fentry"}, {Feature::CapBpf, Feature::KernelBtf, Feature::Fentry}, {}});
-    s.modes.push_back({"kprobe", "ebpf", "kprobes", {"p_kprobe"}, {Feature::CapBpf, Feature::Kprobe}, {}});
-    s.modes.push_back({"tracepoint", "ebpf", "tp_btf", {"p_tp"}, {Feature::CapBpf, Feature::TpBtf}, {}});
-    s.modes.push_back({"afpacket", "afpacket", "capture", {}, {Feature::CapNetRaw, Feature::AfPacket}, {}});
+    s.modes.push_back({"fentry",
+                       "ebpf",
+                       "fexit",
+                       {"p_fentry"},
+                       {Feature::CapBpf, Feature::KernelBtf, Feature::Fentry},
+                       {}});
+    s.modes.push_back(
+        {"kprobe", "ebpf", "kprobes", {"p_kprobe"}, {Feature::CapBpf, Feature::Kprobe}, {}});
+    s.modes.push_back(
+        {"tracepoint", "ebpf", "tp_btf", {"p_tp"}, {Feature::CapBpf, Feature::TpBtf}, {}});
+    s.modes.push_back(
+        {"afpacket", "afpacket", "capture", {}, {Feature::CapNetRaw, Feature::AfPacket}, {}});
     return s;
 }
 
 class FakeTrier : public ModeTrier {
-public:
+  public:
     explicit FakeTrier(Features &f) : features_(f) {}
     int try_mode(const ModeSpec &mode, std::string &detail) override {
         tried.push_back(mode.name);
@@ -38,7 +46,7 @@ public:
     }
     std::vector<std::string> tried;
 
-private:
+  private:
     Features &features_;
 };
 
@@ -68,7 +76,8 @@ TEST(Ladder, BestModeWhenEverythingWorks) {
 
 TEST(Ladder, ThisMachineFallsToTracepointWithReasons) {
     Fixture fx;
-    fx.fake->set_no(Feature::Fentry, EPERM, "the kernel refuses fentry", "a kernel with trampolines");
+    fx.fake->set_no(Feature::Fentry, EPERM, "the kernel refuses fentry",
+                    "a kernel with trampolines");
     fx.fake->set_no(Feature::Kprobe, ENOENT, "CONFIG_KPROBES is not set", "a kernel with kprobes");
     FakeTrier trier(*fx.features);
     LadderSpec spec = netproc_like();
@@ -91,8 +100,10 @@ TEST(Ladder, ThisMachineFallsToTracepointWithReasons) {
     auto lines = describe(spec, r);
     ASSERT_EQ(lines.size(), 3u);
     EXPECT_NE(lines[0].find("mode: tracepoint"), std::string::npos);
-    EXPECT_NE(lines[1].find("fentry: refused: fentry: the kernel refuses fentry; fix: a kernel with trampolines"),
-              std::string::npos);
+    EXPECT_NE(
+        lines[1].find(
+            "fentry: refused: fentry: the kernel refuses fentry; fix: a kernel with trampolines"),
+        std::string::npos);
 }
 
 TEST(Ladder, MissingCapabilityIsNamedBeforeTheAttachType) {
@@ -108,14 +119,15 @@ TEST(Ladder, MissingCapabilityIsNamedBeforeTheAttachType) {
     ASSERT_EQ(r.attempts.size(), 4u);
     EXPECT_EQ(r.attempts[0].reason, "CAP_BPF: missing CAP_BPF");
     EXPECT_EQ(r.attempts[3].reason, "CAP_NET_RAW: missing CAP_NET_RAW");
-    EXPECT_EQ(describe(spec, r)[0], "mode: none of fentry, kprobe, tracepoint, afpacket can run here");
+    EXPECT_EQ(describe(spec, r)[0],
+              "mode: none of fentry, kprobe, tracepoint, afpacket can run here");
 }
 
 TEST(Ladder, UnexplainedFailureQuotesErrnoAndDetail) {
     Fixture fx;
     LadderSpec spec = netproc_like();
     class Failing : public ModeTrier {
-    public:
+      public:
         int try_mode(const ModeSpec &, std::string &detail) override {
             detail = "verifier said no";
             return -EINVAL;
@@ -183,21 +195,30 @@ TEST(Ladder, FeaturesAreProbedOnceAndOnlyOnFailure) {
     LadderSpec spec = netproc_like();
     climb(spec, {}, trier, *fx.features);
     climb(spec, {}, trier, *fx.features);
-    EXPECT_EQ(fx.fake->probes_run(Feature::Fentry), 1);   // cached
-    EXPECT_EQ(fx.fake->probes_run(Feature::Kprobe), 0);   // never needed
+    EXPECT_EQ(fx.fake->probes_run(Feature::Fentry), 1);  // cached
+    EXPECT_EQ(fx.fake->probes_run(Feature::Kprobe), 0);  // never needed
 }
 
 TEST(Ladder, CheckRequestRejectsUnknownNames) {
     LadderSpec spec = netproc_like();
-    EXPECT_EQ(check_request(spec, {"uprobe", ""}), "unknown mode 'uprobe': demo has fentry, kprobe, tracepoint, afpacket");
-    EXPECT_EQ(check_request(spec, {"", "pcap"}), "unknown capture mode 'pcap': expected auto, ebpf, afpacket");
-    EXPECT_EQ(check_request(spec, {"kprobe", "afpacket"}), "mode 'kprobe' is not in the afpacket family");
+    EXPECT_EQ(check_request(spec, {"uprobe", ""}),
+              "unknown mode 'uprobe': demo has fentry, kprobe, tracepoint, afpacket");
+    EXPECT_EQ(check_request(spec, {"", "pcap"}),
+              "unknown capture mode 'pcap': expected auto, ebpf, afpacket");
+    EXPECT_EQ(check_request(spec, {"kprobe", "afpacket"}),
+              "mode 'kprobe' is not in the afpacket family");
     EXPECT_EQ(check_request(spec, {"afpacket", "afpacket"}), "");
 }
 
 TEST(Ladder, SetcapLineListsTheModesCapabilities) {
-    ModeSpec m{"x", "ebpf", "", {}, {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::CapNetAdmin}, {}};
-    EXPECT_EQ(setcap_line(m, "/usr/sbin/tool"), "setcap cap_bpf,cap_perfmon,cap_net_admin+ep /usr/sbin/tool");
+    ModeSpec m{"x",
+               "ebpf",
+               "",
+               {},
+               {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::CapNetAdmin},
+               {}};
+    EXPECT_EQ(setcap_line(m, "/usr/sbin/tool"),
+              "setcap cap_bpf,cap_perfmon,cap_net_admin+ep /usr/sbin/tool");
     ModeSpec none{"y", "ebpf", "", {}, {Feature::Fentry}, {}};
     EXPECT_EQ(setcap_line(none, "/usr/sbin/tool"), "");
 }

@@ -65,7 +65,8 @@ const char *ToolRow::status() const {
 
 int Report::exit_code() const {
     int code = 0;
-    for (const auto &t : tools) code = std::max(code, !t.result.ok() ? 2 : t.result.best() ? 0 : 1);
+    for (const auto &t : tools)
+        code = std::max(code, !t.result.ok() ? 2 : t.result.best() ? 0 : 1);
     return code;
 }
 
@@ -105,12 +106,14 @@ Report collect(const std::vector<std::string> &only_tools) {
         auto trier = entry.make_trier();
         row.result = climb(*row.spec, LadderRequest{}, *trier, features);
         trier->release();
-        row.setcap = setcap_line(row.spec->modes.front(), std::string(BPFKIT_SBINDIR) + "/" + entry.name);
+        row.setcap =
+            setcap_line(row.spec->modes.front(), std::string(BPFKIT_SBINDIR) + "/" + entry.name);
         // Capabilities some mode of this tool needs and this process lacks.
         for (const auto &mode : row.spec->modes)
             for (Feature f : mode.needs)
                 if (std::string(feature_group(f)) == "capability" && features.get(f).no() &&
-                    std::find(r.missing_caps.begin(), r.missing_caps.end(), feature_name(f)) == r.missing_caps.end())
+                    std::find(r.missing_caps.begin(), r.missing_caps.end(), feature_name(f)) ==
+                        r.missing_caps.end())
                     r.missing_caps.push_back(feature_name(f));
         r.tools.push_back(std::move(row));
     }
@@ -153,7 +156,8 @@ std::string indent(const std::string &table) {
 
 TextTable feature_table() {
     TextTable t;
-    t.add_column("NAME").add_column("STATE").add_column("FOUND").add_column("HOW IT WAS SEEN / WHY NOT");
+    t.add_column("NAME").add_column("STATE").add_column("FOUND").add_column(
+        "HOW IT WAS SEEN / WHY NOT");
     return t;
 }
 
@@ -161,8 +165,10 @@ TextTable feature_table() {
 
 std::string render_text(const Report &r) {
     std::string out;
-    out += "bpfcheck (bpfkit " BPFKIT_VERSION "): can bpfkit's tools run on this kernel, and how?\n";
-    out += "kernel " + r.release + " " + r.machine + ", running as " + r.user + " (uid " + std::to_string(r.euid) + ")\n";
+    out +=
+        "bpfcheck (bpfkit " BPFKIT_VERSION "): can bpfkit's tools run on this kernel, and how?\n";
+    out += "kernel " + r.release + " " + r.machine + ", running as " + r.user + " (uid " +
+           std::to_string(r.euid) + ")\n";
 
     section(out, "Kernel");
     {
@@ -176,7 +182,8 @@ std::string render_text(const Report &r) {
         TextTable t;
         t.add_column("OPTION").add_column("VALUE");
         t.set_show_header(false);
-        for (const auto &[key, val] : r.kconfig) t.add_row({key, val});
+        for (const auto &[key, val] : r.kconfig)
+            t.add_row({key, val});
         out += indent(t.render());
     }
     section(out, "Capabilities (effective)");
@@ -191,7 +198,8 @@ std::string render_text(const Report &r) {
         add_feature_rows(t, r, "mount");
         out += indent(t.render());
     }
-    section(out, "Attach types, maps and sockets (each loaded and attached for real, then removed)");
+    section(out,
+            "Attach types, maps and sockets (each loaded and attached for real, then removed)");
     {
         TextTable t = feature_table();
         add_feature_rows(t, r, "attach");
@@ -204,7 +212,9 @@ std::string render_text(const Report &r) {
         TextTable t;
         t.add_column("TOOL").add_column("MODE").add_column("STATUS").add_column("LADDER");
         for (const auto &tool : r.tools) {
-            std::string mode = tool.result.ok() ? tool.spec->modes[static_cast<size_t>(tool.result.chosen)].name : "-";
+            std::string mode = tool.result.ok()
+                                   ? tool.spec->modes[static_cast<size_t>(tool.result.chosen)].name
+                                   : "-";
             t.add_row({tool.tool, mode, tool.status(), tool.spec->mode_names()});
         }
         out += indent(t.render());
@@ -220,15 +230,18 @@ std::string render_text(const Report &r) {
     }
     int code = r.exit_code();
     size_t best = 0, degraded = 0, cannot = 0;
-    for (const auto &t : r.tools) (t.result.ok() ? (t.result.best() ? best : degraded) : cannot)++;
+    for (const auto &t : r.tools)
+        (t.result.ok() ? (t.result.best() ? best : degraded) : cannot)++;
     out += "\n";
     if (!r.missing_caps.empty()) {
         std::string caps;
-        for (const auto &c : r.missing_caps) caps += (caps.empty() ? "" : " ") + c;
+        for (const auto &c : r.missing_caps)
+            caps += (caps.empty() ? "" : " ") + c;
         out += "missing capabilities: " + caps + "\n";
     }
-    out += "summary: " + std::to_string(best) + " in best mode, " + std::to_string(degraded) + " degraded, " +
-           std::to_string(cannot) + " cannot run (exit " + std::to_string(code) + ")\n";
+    out += "summary: " + std::to_string(best) + " in best mode, " + std::to_string(degraded) +
+           " degraded, " + std::to_string(cannot) + " cannot run (exit " + std::to_string(code) +
+           ")\n";
     return out;
 }
 
@@ -257,16 +270,19 @@ std::vector<std::string> render_json(const Report &r) {
         else
             w.value(r.kconfig_source);
         w.key("options").begin_object();
-        for (const auto &[key, val] : r.kconfig) w.kv(key, val);
+        for (const auto &[key, val] : r.kconfig)
+            w.kv(key, val);
         w.end_object().end_object();
         lines.push_back(w.take());
     }
     for (const auto &[f, res] : r.features) {
         JsonWriter w;
         start(w, "feature");
-        w.kv("name", feature_name(f)).kv("group", feature_group(f)).kv("state", state_name(res.state));
+        w.kv("name", feature_name(f))
+            .kv("group", feature_group(f))
+            .kv("state", state_name(res.state));
         w.kv("errno", res.err).kv("error", errno_name(res.err)).kv("value", res.value);
-        w.kv("reason", res.reason).kv("remedy", res.remedy);
+        w.kv("reason", res.reason).kv("remedy", res.remedy).kv("probe_ms", res.probe_ms);
         w.end_object();
         lines.push_back(w.take());
     }
@@ -284,7 +300,10 @@ std::vector<std::string> render_json(const Report &r) {
         for (size_t i = 0; i < tool.spec->modes.size(); i++) {
             const ModeSpec &m = tool.spec->modes[i];
             const Attempt *a = i < tool.result.attempts.size() ? &tool.result.attempts[i] : nullptr;
-            w.begin_object().kv("mode", m.name).kv("family", m.family).kv("description", m.description);
+            w.begin_object()
+                .kv("mode", m.name)
+                .kv("family", m.family)
+                .kv("description", m.description);
             w.kv("result", !a ? "not tried" : a->ok ? "ok" : a->skipped ? "skipped" : "refused");
             if (a && !a->ok) {
                 w.kv("errno", a->err).kv("error", errno_name(a->err)).kv("reason", a->reason);
@@ -301,11 +320,15 @@ std::vector<std::string> render_json(const Report &r) {
         JsonWriter w;
         start(w, "summary");
         size_t best = 0, degraded = 0, cannot = 0;
-        for (const auto &t : r.tools) (t.result.ok() ? (t.result.best() ? best : degraded) : cannot)++;
-        w.kv("tools", static_cast<unsigned>(r.tools.size())).kv("best", static_cast<unsigned>(best));
-        w.kv("degraded", static_cast<unsigned>(degraded)).kv("cannot_run", static_cast<unsigned>(cannot));
+        for (const auto &t : r.tools)
+            (t.result.ok() ? (t.result.best() ? best : degraded) : cannot)++;
+        w.kv("tools", static_cast<unsigned>(r.tools.size()))
+            .kv("best", static_cast<unsigned>(best));
+        w.kv("degraded", static_cast<unsigned>(degraded))
+            .kv("cannot_run", static_cast<unsigned>(cannot));
         w.key("missing_capabilities").begin_array();
-        for (const auto &c : r.missing_caps) w.value(c);
+        for (const auto &c : r.missing_caps)
+            w.value(c);
         w.end_array();
         w.kv("elapsed_ms", r.elapsed_ms).kv("exit", r.exit_code());
         w.end_object();

@@ -36,12 +36,23 @@ unsigned func_nargs(const btf *b, const char *name) {
     return proto ? btf_vlen(proto) : 0;
 }
 
-const btf *kernel_btf() {
-    static btf *b = [] {
+struct RecvArgs {
+    unsigned tcp = 0, udp = 0, udpv6 = 0;
+};
+
+// Read once from kernel BTF (or the --btf file), which is freed at once.
+const RecvArgs &recv_args() {
+    static const RecvArgs a = [] {
+        RecvArgs r;
         const std::string &custom = open_options().btf_path;
-        return custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
+        btf *b = custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
+        r.tcp = func_nargs(b, "tcp_recvmsg");
+        r.udp = func_nargs(b, "udp_recvmsg");
+        r.udpv6 = func_nargs(b, "udpv6_recvmsg");
+        btf__free(b);
+        return r;
     }();
-    return b;
+    return a;
 }
 
 }  // namespace
@@ -50,36 +61,39 @@ const LadderSpec &ladder() {
     static const LadderSpec spec = [] {
         LadderSpec s;
         s.tool = "netproc";
-        s.modes.push_back(ModeSpec{
-            "fentry",
-            "ebpf",
-            "fexit on tcp/udp/udpv6 sendmsg and recvmsg; counts socket payload",
-            {"netproc_fexit_tcp_sendmsg", "netproc_fexit_udp_sendmsg", "netproc_fexit_udpv6_sendmsg",
-             "netproc_fexit_tcp_recvmsg", "netproc_fexit_udp_recvmsg", "netproc_fexit_udpv6_recvmsg"},
-            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Fentry},
-            {}});
+        s.modes.push_back(
+            ModeSpec{"fentry",
+                     "ebpf",
+                     "fexit on tcp/udp/udpv6 sendmsg and recvmsg; counts socket payload",
+                     {"netproc_fexit_tcp_sendmsg", "netproc_fexit_udp_sendmsg",
+                      "netproc_fexit_udpv6_sendmsg", "netproc_fexit_tcp_recvmsg",
+                      "netproc_fexit_udp_recvmsg", "netproc_fexit_udpv6_recvmsg"},
+                     {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Fentry},
+                     {}});
         s.modes.push_back(ModeSpec{
             "kprobe",
             "ebpf",
             "kprobe/kretprobe on tcp/udp/udpv6 sendmsg and recvmsg; counts socket payload",
-            {"netproc_kp_tcp_sendmsg", "netproc_krp_tcp_sendmsg", "netproc_kp_udp_sendmsg", "netproc_krp_udp_sendmsg",
-             "netproc_kp_udpv6_sendmsg", "netproc_krp_udpv6_sendmsg", "netproc_kp_tcp_recvmsg",
-             "netproc_krp_tcp_recvmsg", "netproc_kp_udp_recvmsg", "netproc_krp_udp_recvmsg",
-             "netproc_kp_udpv6_recvmsg", "netproc_krp_udpv6_recvmsg"},
+            {"netproc_kp_tcp_sendmsg", "netproc_krp_tcp_sendmsg", "netproc_kp_udp_sendmsg",
+             "netproc_krp_udp_sendmsg", "netproc_kp_udpv6_sendmsg", "netproc_krp_udpv6_sendmsg",
+             "netproc_kp_tcp_recvmsg", "netproc_krp_tcp_recvmsg", "netproc_kp_udp_recvmsg",
+             "netproc_krp_udp_recvmsg", "netproc_kp_udpv6_recvmsg", "netproc_krp_udpv6_recvmsg"},
             {Feature::CapBpf, Feature::CapPerfmon, Feature::Kprobe},
             {}});
-        s.modes.push_back(ModeSpec{"tracepoint",
-                                   "ebpf",
-                                   "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf); counts socket payload",
-                                   {"netproc_tp_send", "netproc_tp_recv"},
-                                   {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf},
-                                   {}});
-        s.modes.push_back(ModeSpec{"afpacket",
-                                   "afpacket",
-                                   "AF_PACKET capture matched to processes through /proc; counts frames",
-                                   {},
-                                   {Feature::CapNetRaw, Feature::AfPacket},
-                                   try_afpacket});
+        s.modes.push_back(ModeSpec{
+            "tracepoint",
+            "ebpf",
+            "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf); counts socket payload",
+            {"netproc_tp_send", "netproc_tp_recv"},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf},
+            {}});
+        s.modes.push_back(
+            ModeSpec{"afpacket",
+                     "afpacket",
+                     "AF_PACKET capture matched to processes through /proc; counts frames",
+                     {},
+                     {Feature::CapNetRaw, Feature::AfPacket},
+                     try_afpacket});
         return s;
     }();
     return spec;
@@ -88,10 +102,10 @@ const LadderSpec &ladder() {
 std::unique_ptr<SkeletonTrier> make_trier() {
     auto configure = [](void *p, const ModeSpec &) {
         auto *skel = static_cast<netproc_bpf *>(p);
-        const btf *b = kernel_btf();
-        if (unsigned n = func_nargs(b, "tcp_recvmsg")) skel->rodata->tcp_recvmsg_nargs = n;
-        if (unsigned n = func_nargs(b, "udp_recvmsg")) skel->rodata->udp_recvmsg_nargs = n;
-        if (unsigned n = func_nargs(b, "udpv6_recvmsg")) skel->rodata->udpv6_recvmsg_nargs = n;
+        const RecvArgs &a = recv_args();
+        if (a.tcp) skel->rodata->tcp_recvmsg_nargs = a.tcp;
+        if (a.udp) skel->rodata->udp_recvmsg_nargs = a.udp;
+        if (a.udpv6) skel->rodata->udpv6_recvmsg_nargs = a.udpv6;
         return 0;
     };
     return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure);
@@ -101,6 +115,7 @@ std::unique_ptr<SkeletonTrier> make_trier() {
 
 // For bpfcheck's matrix.
 bpfkit::ToolEntry bpfkit_tool_netproc() {
-    return bpfkit::ToolEntry{"netproc", &bpfkit::netproc::ladder,
-                             [] { return std::unique_ptr<bpfkit::ModeTrier>(bpfkit::netproc::make_trier()); }};
+    return bpfkit::ToolEntry{
+        "netproc", &bpfkit::netproc::ladder,
+        [] { return std::unique_ptr<bpfkit::ModeTrier>(bpfkit::netproc::make_trier()); }};
 }

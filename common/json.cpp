@@ -1,0 +1,202 @@
+#include "json.h"
+
+#include <charconv>
+#include <cmath>
+#include <utility>
+
+#include "text.h"
+
+namespace bpfkit {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+void append_u_escape(std::string &out, unsigned hi_byte, unsigned char b) {
+    out += "\\u";
+    out += kHex[(hi_byte >> 4) & 0xf];
+    out += kHex[hi_byte & 0xf];
+    out += kHex[b >> 4];
+    out += kHex[b & 0xf];
+}
+
+}  // namespace
+
+void json_escape_append(std::string &out, std::string_view bytes) {
+    out.reserve(out.size() + bytes.size() + 2);
+    out += '"';
+    size_t i = 0;
+    while (i < bytes.size()) {
+        const auto c = static_cast<unsigned char>(bytes[i]);
+        if (c >= 0x80) {
+            const size_t len = utf8_sequence_length(bytes, i);
+            if (len == 0) {
+                append_u_escape(out, 0xdc, c);  // surrogateescape
+                i++;
+            } else {
+                out.append(bytes.substr(i, len));
+                i += len;
+            }
+            continue;
+        }
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    append_u_escape(out, 0x00, c);
+                } else {
+                    out += static_cast<char>(c);
+                }
+        }
+        i++;
+    }
+    out += '"';
+}
+
+std::string json_escape(std::string_view bytes) {
+    std::string out;
+    json_escape_append(out, bytes);
+    return out;
+}
+
+void JsonWriter::separate() {
+    if (after_key_) {
+        after_key_ = false;
+        return;
+    }
+    if (open_.empty()) return;
+    if (open_.back()) buf_ += ',';
+    open_.back() = true;
+}
+
+JsonWriter &JsonWriter::begin_object() {
+    separate();
+    buf_ += '{';
+    open_.push_back(false);
+    return *this;
+}
+
+JsonWriter &JsonWriter::end_object() {
+    buf_ += '}';
+    if (!open_.empty()) open_.pop_back();
+    after_key_ = false;
+    return *this;
+}
+
+JsonWriter &JsonWriter::begin_array() {
+    separate();
+    buf_ += '[';
+    open_.push_back(false);
+    return *this;
+}
+
+JsonWriter &JsonWriter::end_array() {
+    buf_ += ']';
+    if (!open_.empty()) open_.pop_back();
+    after_key_ = false;
+    return *this;
+}
+
+JsonWriter &JsonWriter::key(std::string_view k) {
+    separate();
+    json_escape_append(buf_, k);
+    buf_ += ':';
+    after_key_ = true;
+    return *this;
+}
+
+JsonWriter &JsonWriter::value(std::string_view s) {
+    separate();
+    json_escape_append(buf_, s);
+    return *this;
+}
+
+JsonWriter &JsonWriter::value(const char *s) {
+    if (s == nullptr) return null();
+    return value(std::string_view(s));
+}
+
+JsonWriter &JsonWriter::value(long long v) {
+    separate();
+    char tmp[24];
+    const auto res = std::to_chars(tmp, tmp + sizeof(tmp), v);
+    buf_.append(tmp, res.ptr);
+    return *this;
+}
+
+JsonWriter &JsonWriter::value(unsigned long long v) {
+    separate();
+    char tmp[24];
+    const auto res = std::to_chars(tmp, tmp + sizeof(tmp), v);
+    buf_.append(tmp, res.ptr);
+    return *this;
+}
+
+JsonWriter &JsonWriter::value(double v) {
+    if (!std::isfinite(v)) return null();
+    separate();
+    char tmp[32];
+    // Shortest representation that reads back to the same double: "0.1", "5", "1e+21", "-0".
+    const auto res = std::to_chars(tmp, tmp + sizeof(tmp), v);
+    buf_.append(tmp, res.ptr);
+    return *this;
+}
+
+JsonWriter &JsonWriter::value(bool v) {
+    separate();
+    buf_ += v ? "true" : "false";
+    return *this;
+}
+
+JsonWriter &JsonWriter::null() {
+    separate();
+    buf_ += "null";
+    return *this;
+}
+
+JsonWriter &JsonWriter::raw(std::string_view json) {
+    separate();
+    buf_.append(json);
+    return *this;
+}
+
+std::string JsonWriter::take() {
+    std::string out = std::move(buf_);
+    clear();
+    return out;
+}
+
+void JsonWriter::clear() {
+    buf_.clear();
+    open_.clear();
+    after_key_ = false;
+}
+
+bool JsonWriter::write_line(FILE *f) {
+    buf_ += '\n';
+    const bool ok = fwrite(buf_.data(), 1, buf_.size(), f) == buf_.size();
+    clear();
+    return ok;
+}
+
+}  // namespace bpfkit
