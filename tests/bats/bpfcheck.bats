@@ -220,3 +220,18 @@ teardown_file() {
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 }
+
+@test "-v shows libbpf's own words, but never its memlock hint when memcg accounting makes it wrong" {
+	run "$BPFCHECK" -v
+	[ "$status" -le 1 ]
+	if [ "$(feature "$BATS_FILE_TMPDIR/report.jsonl" fentry | jq -r .error)" = EPERM ]; then
+		[[ "$output" == *"libbpf: prog 'probe_fentry': BPF program load failed: Operation not permitted"* ]]
+	fi
+	if [ "$(feature "$BATS_FILE_TMPDIR/report.jsonl" memlock | jq -r .state)" = yes ]; then
+		! grep -q "ulimit -l" <<<"$output"
+		! grep -q "RLIMIT_MEMLOCK" <<<"$output"
+	fi
+	# without -v, libbpf stays quiet
+	run "$BPFCHECK"
+	! grep -q "^libbpf:" <<<"$output"
+}
