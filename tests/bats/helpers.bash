@@ -8,25 +8,42 @@ bin() { echo "$BUILD/tools/$1/$1"; }
 bpf_ids() { bpftool -j "$1" show 2>/dev/null | jq -r '.[].id' | sort -n; }
 
 snapshot_kernel_state() {
-	bpf_ids prog >"$BATS_FILE_TMPDIR/progs.before"
-	bpf_ids link >"$BATS_FILE_TMPDIR/links.before"
+	bpf_ids prog >"$BATS_FILE_TMPDIR/prog.before"
+	bpf_ids link >"$BATS_FILE_TMPDIR/link.before"
 	ip -o link show >"$BATS_FILE_TMPDIR/links-ip.before"
 }
 
+# bpfkit's programs are all named with one of these prefixes.
+OUR_PROGS='^(probe_|netproc_|selftest_|bpfkit|independent_)'
+
+# Ids of our programs (and of links to them) that were not there before.
+new_of_ours() {
+	local what=$1 ids
+	bpf_ids "$what" >"$BATS_FILE_TMPDIR/$what.after"
+	ids=$(comm -13 "$BATS_FILE_TMPDIR/$what.before" "$BATS_FILE_TMPDIR/$what.after")
+	for id in $ids; do
+		if [ "$what" = prog ]; then
+			bpftool -j prog show id "$id" 2>/dev/null | jq -r '.name // empty'
+		else
+			pid=$(bpftool -j link show id "$id" 2>/dev/null | jq -r '.prog_id // empty')
+			[ -n "$pid" ] && bpftool -j prog show id "$pid" 2>/dev/null | jq -r '.name // empty'
+		fi
+	done | grep -E "$OUR_PROGS" || true
+}
+
 # Fails when a program, link, interface or probe cgroup from the run is left.
+# The kernel frees a program's id in deferred work after its last fd is
+# closed, so give it up to two seconds.
 check_nothing_left() {
-	local new
-	bpf_ids prog >"$BATS_FILE_TMPDIR/progs.after"
-	bpf_ids link >"$BATS_FILE_TMPDIR/links.after"
-	new=$(comm -13 "$BATS_FILE_TMPDIR/progs.before" "$BATS_FILE_TMPDIR/progs.after")
-	if [ -n "$new" ]; then
-		echo "BPF programs left behind: $new" >&2
+	local left i
+	for i in $(seq 20); do
+		left="$(new_of_ours prog)$(new_of_ours link)"
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	if [ -n "$left" ]; then
+		echo "bpfkit BPF programs or links left behind: $left" >&2
 		bpftool prog show >&2
-		return 1
-	fi
-	new=$(comm -13 "$BATS_FILE_TMPDIR/links.before" "$BATS_FILE_TMPDIR/links.after")
-	if [ -n "$new" ]; then
-		echo "BPF links left behind: $new" >&2
 		return 1
 	fi
 	ip -o link show | cut -d: -f2 | sort >"$BATS_FILE_TMPDIR/ip.after"
