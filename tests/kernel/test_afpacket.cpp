@@ -27,6 +27,7 @@
 
 #include "afpacket.h"
 #include "packet.h"
+#include "../common/frames.h"
 
 using namespace bpfkit;
 
@@ -163,53 +164,27 @@ int capture_until(AfPacket &cap, Clock::duration limit, const std::function<bool
 // ---------------------------------------------------------------------------
 // Frame builders for the filter tests
 
-using Bytes = std::vector<uint8_t>;
+using testframes::Bytes;
+using testframes::cat;
+using testframes::put16;
+using testframes::vlan;
 
-void put16(Bytes &b, uint16_t v) {
-    b.push_back(static_cast<uint8_t>(v >> 8));
-    b.push_back(static_cast<uint8_t>(v));
-}
-
-Bytes cat(std::initializer_list<Bytes> parts) {
-    Bytes out;
-    for (const Bytes &p : parts)
-        out.insert(out.end(), p.begin(), p.end());
-    return out;
-}
+// Both MACs 02:02:02:02:02:02, both addresses loopback, IPv4 ID 1, TTL and hop
+// limit 64; IPv4 options are NOPs.
+constexpr testframes::Mac kMac = {2, 2, 2, 2, 2, 2};
+constexpr testframes::Ip4 kLo4 = {127, 0, 0, 1};
+constexpr testframes::Ip6 kLo6 = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 
 Bytes eth(uint16_t type) {
-    Bytes b(12, 0x02);
-    put16(b, type);
-    return b;
-}
-
-Bytes vlan(uint16_t tci, uint16_t next) {
-    Bytes b;
-    put16(b, tci);
-    put16(b, next);
-    return b;
+    return testframes::eth(type, kMac, kMac);
 }
 
 Bytes ipv4(uint8_t proto, size_t after, size_t option_bytes = 0, uint16_t frag = 0) {
-    size_t hlen = 20 + option_bytes;
-    Bytes b = {static_cast<uint8_t>(0x40 | (hlen / 4)), 0};
-    put16(b, static_cast<uint16_t>(hlen + after));
-    put16(b, 1);
-    put16(b, frag);
-    b.insert(b.end(), {64, proto, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1});
-    b.insert(b.end(), option_bytes, 1);  // NOPs
-    return b;
+    return testframes::ipv4(proto, after, Bytes(option_bytes, 1), frag, 64, kLo4, kLo4, 1);
 }
 
 Bytes ipv6(uint8_t next, size_t plen) {
-    Bytes b = {0x60, 0, 0, 0};
-    put16(b, static_cast<uint16_t>(plen));
-    b.push_back(next);
-    b.push_back(64);
-    b.insert(b.end(), 32, 0);
-    b[23] = 1;
-    b[39] = 1;
-    return b;
+    return testframes::ipv6(next, plen, 64, kLo6, kLo6);
 }
 
 Bytes l4(uint16_t sport, uint16_t dport, bool is_tcp) {

@@ -1,4 +1,4 @@
-// Unit tests for common/packet.h: frames are built byte by byte here.
+// Unit tests for common/packet.h: frames are built byte by byte (../common/frames.h).
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
@@ -12,143 +12,12 @@
 #include <vector>
 
 #include "packet.h"
+#include "../common/frames.h"
 
 using namespace bpfkit::pkt;
+using namespace bpfkit::testframes;
 
 namespace {
-
-using Bytes = std::vector<uint8_t>;
-
-void put16(Bytes &b, uint16_t v) {
-    b.push_back(static_cast<uint8_t>(v >> 8));
-    b.push_back(static_cast<uint8_t>(v & 0xff));
-}
-
-void set16(Bytes &b, size_t at, uint16_t v) {
-    b.at(at) = static_cast<uint8_t>(v >> 8);
-    b.at(at + 1) = static_cast<uint8_t>(v & 0xff);
-}
-
-Bytes cat(std::initializer_list<Bytes> parts) {
-    Bytes out;
-    for (const Bytes &p : parts)
-        out.insert(out.end(), p.begin(), p.end());
-    return out;
-}
-
-// Ethernet II header: dst 02:00:00:00:00:01, src 02:00:00:00:00:02.
-Bytes eth(uint16_t type) {
-    Bytes b = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02};
-    put16(b, type);
-    return b;
-}
-
-// A VLAN tag as it follows the outer ethertype: TCI, then the next ethertype.
-Bytes vlan(uint16_t tci, uint16_t next_type) {
-    Bytes b;
-    put16(b, tci);
-    put16(b, next_type);
-    return b;
-}
-
-constexpr uint8_t kSrc4[4] = {192, 0, 2, 1};
-constexpr uint8_t kDst4[4] = {198, 51, 100, 2};
-
-// IPv4 header, 192.0.2.1 -> 198.51.100.2; `after` = bytes after the header
-// (total length = header + after).  `frag` is the raw flags/offset field.
-Bytes ipv4(uint8_t proto, size_t after, const Bytes &options = {}, uint16_t frag = 0,
-           uint8_t ttl = 64) {
-    size_t hlen = 20 + options.size();
-    Bytes b;
-    b.push_back(static_cast<uint8_t>(0x40 | (hlen / 4)));
-    b.push_back(0);  // TOS
-    put16(b, static_cast<uint16_t>(hlen + after));
-    put16(b, 0x1234);  // ID
-    put16(b, frag);
-    b.push_back(ttl);
-    b.push_back(proto);
-    put16(b, 0);  // checksum (not checked)
-    b.insert(b.end(), kSrc4, kSrc4 + 4);
-    b.insert(b.end(), kDst4, kDst4 + 4);
-    b.insert(b.end(), options.begin(), options.end());
-    return b;
-}
-
-// IPv6 header, 2001:db8::1 -> 2001:db8::2.
-Bytes ipv6(uint8_t next, size_t plen, uint8_t hop = 63) {
-    Bytes b = {0x60, 0, 0, 0};
-    put16(b, static_cast<uint16_t>(plen));
-    b.push_back(next);
-    b.push_back(hop);
-    Bytes src = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    Bytes dst = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
-    b.insert(b.end(), src.begin(), src.end());
-    b.insert(b.end(), dst.begin(), dst.end());
-    return b;
-}
-
-// Generic IPv6 extension header in 8-byte units (hop-by-hop, routing,
-// destination options, mobility): `len` bytes, a multiple of 8.
-Bytes ext8(uint8_t next, size_t len) {
-    Bytes b(len, 0);
-    b[0] = next;
-    b[1] = static_cast<uint8_t>(len / 8 - 1);
-    if (len > 2) {  // PadN option over the rest
-        b[2] = 1;
-        b[3] = static_cast<uint8_t>(len - 4);
-    }
-    return b;
-}
-
-// IPv6 authentication header: `len` bytes, a multiple of 4, >= 12.
-Bytes ah6(uint8_t next, size_t len) {
-    Bytes b(len, 0);
-    b[0] = next;
-    b[1] = static_cast<uint8_t>(len / 4 - 2);
-    return b;
-}
-
-// IPv6 fragment header; `offset` in bytes (multiple of 8).
-Bytes frag6(uint8_t next, uint16_t offset, bool more) {
-    Bytes b = {next, 0};
-    put16(b, static_cast<uint16_t>(offset | (more ? 1 : 0)));
-    b.insert(b.end(), {0xde, 0xad, 0xbe, 0xef});
-    return b;
-}
-
-Bytes tcp(uint16_t sport, uint16_t dport, uint8_t flags, const Bytes &options = {}) {
-    Bytes b;
-    put16(b, sport);
-    put16(b, dport);
-    b.insert(b.end(), {0, 0, 0, 1, 0, 0, 0, 0});  // seq, ack
-    b.push_back(static_cast<uint8_t>(((20 + options.size()) / 4) << 4));
-    b.push_back(flags);
-    put16(b, 65535);  // window
-    put16(b, 0);      // checksum
-    put16(b, 0);      // urgent
-    b.insert(b.end(), options.begin(), options.end());
-    return b;
-}
-
-Bytes udp(uint16_t sport, uint16_t dport, size_t payload_len) {
-    Bytes b;
-    put16(b, sport);
-    put16(b, dport);
-    put16(b, static_cast<uint16_t>(8 + payload_len));
-    put16(b, 0);
-    return b;
-}
-
-Bytes icmp(uint8_t type, uint8_t code) {
-    return {type, code, 0, 0, 0x12, 0x34, 0, 1};
-}
-
-Bytes payload(size_t n) {
-    Bytes b(n);
-    for (size_t i = 0; i < n; ++i)
-        b[i] = static_cast<uint8_t>(0xa0 + i);
-    return b;
-}
 
 // Parses `len` bytes of `f` from an exactly-sized heap copy (so that a
 // sanitizer catches any over-read).
