@@ -102,8 +102,6 @@ static __always_inline void record_proc(__u32 tgid, __u64 cgroup_id)
 {
 	struct netproc_proc p = {};
 
-	if (bpf_map_lookup_elem(&procs, &tgid))
-		return;
 	bpf_get_current_comm(p.comm, sizeof(p.comm));
 	p.uid = (__u32)bpf_get_current_uid_gid();
 	p.cgroup_id = cgroup_id;
@@ -111,34 +109,48 @@ static __always_inline void record_proc(__u32 tgid, __u64 cgroup_id)
 		stat_add(NETPROC_STAT_PROCS_FULL, 1);
 }
 
-static __always_inline int count(struct sock *sk, struct msghdr *msg, long bytes, bool tx)
+/* Reads a field of the socket: directly where the pointer is BTF-typed
+ * (fexit, tp_btf: a plain load), through bpf_probe_read_kernel where it is
+ * not (kprobe). `direct` is a constant, so each caller keeps one path. */
+#define SK_READ(direct, sk, field) ((direct) ? (sk)->field : BPF_CORE_READ(sk, field))
+
+static __always_inline int count(struct sock *sk, struct msghdr *msg, long bytes, bool tx,
+				 bool direct)
 {
 	struct netproc_key k = {};
 	struct netproc_val *v, zero = {};
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id;
 	__u16 family;
 	__u8 proto;
 	long err;
 
 	if (bytes <= 0 || !sk)
 		return 0;
+	id = bpf_get_current_pid_tgid();
 	k.tgid = id >> 32;
 	if (filter_tgid && k.tgid != filter_tgid)
 		return 0;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	family = SK_READ(direct, sk, __sk_common.skc_family);
 	if (family != BPFKIT_AF_INET && family != BPFKIT_AF_INET6)
 		return 0;
-	proto = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
+	proto = direct ? BPF_CORE_READ_BITFIELD(sk, sk_protocol)
+		       : BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 	if (proto != IPPROTO_TCP_ && proto != IPPROTO_UDP_)
 		return 0;
 	k.family = family;
 	k.proto = proto;
 	k.cgroup_id = bpf_get_current_cgroup_id();
-	k.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	k.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	k.lport = SK_READ(direct, sk, __sk_common.skc_num);
+	k.rport = bpf_ntohs(SK_READ(direct, sk, __sk_common.skc_dport));
 	if (family == BPFKIT_AF_INET) {
-		BPF_CORE_READ_INTO(&k.laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO(&k.raddr, sk, __sk_common.skc_daddr);
+		__u32 l = SK_READ(direct, sk, __sk_common.skc_rcv_saddr);
+		__u32 r = SK_READ(direct, sk, __sk_common.skc_daddr);
+
+		__builtin_memcpy(k.laddr, &l, 4);
+		__builtin_memcpy(k.raddr, &r, 4);
+	} else if (direct) {
+		__builtin_memcpy(k.laddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(k.raddr, &sk->__sk_common.skc_v6_daddr, 16);
 	} else {
 		BPF_CORE_READ_INTO(&k.laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
 		BPF_CORE_READ_INTO(&k.raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
@@ -146,9 +158,10 @@ static __always_inline int count(struct sock *sk, struct msghdr *msg, long bytes
 	if (proto == IPPROTO_UDP_ && k.rport == 0)
 		read_msg_name(msg, &k);
 
-	record_proc(k.tgid, k.cgroup_id);
 	v = bpf_map_lookup_elem(&flows, &k);
 	if (!v) {
+		/* A new flow: the only time the process's name is recorded. */
+		record_proc(k.tgid, k.cgroup_id);
 		err = bpf_map_update_elem(&flows, &k, &zero, BPF_NOEXIST);
 		if (err && err != -BPFKIT_EEXIST) {
 			stat_add(NETPROC_STAT_FLOWS_FULL, 1);
@@ -183,19 +196,19 @@ static __always_inline bool skip_recv(__u32 flags)
 SEC("fexit/tcp_sendmsg")
 int BPF_PROG(netproc_fexit_tcp_sendmsg, struct sock *sk, struct msghdr *msg, size_t size, int ret)
 {
-	return count(sk, msg, ret, true);
+	return count(sk, msg, ret, true, true);
 }
 
 SEC("fexit/udp_sendmsg")
 int BPF_PROG(netproc_fexit_udp_sendmsg, struct sock *sk, struct msghdr *msg, size_t len, int ret)
 {
-	return count(sk, msg, ret, true);
+	return count(sk, msg, ret, true, true);
 }
 
 SEC("fexit/udpv6_sendmsg")
 int BPF_PROG(netproc_fexit_udpv6_sendmsg, struct sock *sk, struct msghdr *msg, size_t len, int ret)
 {
-	return count(sk, msg, ret, true);
+	return count(sk, msg, ret, true, true);
 }
 
 /* recvmsg(sk, msg, len, [noblock,] flags, addr_len): the flags and the
@@ -216,7 +229,7 @@ static __always_inline int fexit_recv(__u64 *ctx, __u32 nargs)
 	}
 	if (skip_recv(flags))
 		return 0;
-	return count(sk, msg, ret, false);
+	return count(sk, msg, ret, false, true);
 }
 
 SEC("fexit/tcp_recvmsg")
@@ -263,7 +276,7 @@ static __always_inline int count_stashed(long ret, bool tx)
 	bpf_map_delete_elem(&stashed, &id);
 	if (!tx && skip_recv(copy.flags))
 		return 0;
-	return count(copy.sk, copy.msg, ret, tx);
+	return count(copy.sk, copy.msg, ret, tx, false);
 }
 
 SEC("kprobe/tcp_sendmsg")
@@ -352,7 +365,7 @@ int BPF_KRETPROBE(netproc_krp_udpv6_recvmsg, int ret)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(netproc_tp_send, struct sock *sk, int ret, int flags)
 {
-	return count(sk, NULL, ret, true);
+	return count(sk, NULL, ret, true, true);
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -360,5 +373,5 @@ int BPF_PROG(netproc_tp_recv, struct sock *sk, int ret, int flags)
 {
 	if (skip_recv(flags))
 		return 0;
-	return count(sk, NULL, ret, false);
+	return count(sk, NULL, ret, false, true);
 }

@@ -99,13 +99,14 @@ const LadderSpec &ladder() {
     return spec;
 }
 
-std::unique_ptr<SkeletonTrier> make_trier() {
-    auto configure = [](void *p, const ModeSpec &) {
+std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
+    auto configure = [filter](void *p, const ModeSpec &) {
         auto *skel = static_cast<netproc_bpf *>(p);
         const RecvArgs &a = recv_args();
         if (a.tcp) skel->rodata->tcp_recvmsg_nargs = a.tcp;
         if (a.udp) skel->rodata->udp_recvmsg_nargs = a.udp;
         if (a.udpv6) skel->rodata->udpv6_recvmsg_nargs = a.udpv6;
+        skel->rodata->filter_tgid = filter.tgid;
         return 0;
     };
     return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure);

@@ -2,6 +2,7 @@
 // netproc's modes, best first; bpfcheck reads the same declaration.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "ladder.h"  // common/
@@ -11,8 +12,12 @@ struct netproc_bpf;
 namespace bpfkit::netproc {
 
 const LadderSpec &ladder();
+struct KernelFilter {
+    uint32_t tgid = 0;  // count only this process (0: every process)
+};
+
 // Opens netproc's skeleton for each rung with the kernel's recvmsg
-// argument counts set.
-std::unique_ptr<SkeletonTrier> make_trier();
+// argument counts and the filter set.
+std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter = {});
 
 }  // namespace bpfkit::netproc

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// netproc: which process is using the network, how much, and to whom.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/capability.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ebpf_collector.h"
+#include "kernel_features.h"
+#include "ladder.h"
+#include "log.h"
+#include "loop.h"
+#include "netproc.skel.h"
+#include "netproc_ladder.h"
+#include "netproc_view.h"
+#include "options.h"
+#include "text.h"
+
+using namespace bpfkit;
+using namespace bpfkit::netproc;
+
+namespace {
+
+struct Options {
+    CommonOptions common;
+    std::string capture_mode = "auto";
+    bool connections = false;
+    bool lines = false;
+    std::string prometheus;
+    std::set<uint16_t> ports;
+    bool v4_only = false, v6_only = false, tcp_only = false, udp_only = false;
+    std::string btf;
+    uint64_t cgroup_id = 0;
+};
+
+bool want(const Options &o, const Flow &f, const std::string &comm) {
+    if (o.v4_only && f.local.family != AF_INET) return false;
+    if (o.v6_only && f.local.family != AF_INET6) return false;
+    if (o.tcp_only && f.proto != IPPROTO_TCP) return false;
+    if (o.udp_only && f.proto != IPPROTO_UDP) return false;
+    if (!o.ports.empty() && !o.ports.count(f.lport) && !o.ports.count(f.rport)) return false;
+    if (o.cgroup_id && f.cgroup_id != o.cgroup_id) return false;
+    if (!o.common.pids.empty()) {
+        bool found = false;
+        for (int p : o.common.pids)
+            found |= static_cast<uint32_t>(p) == f.tgid;
+        if (!found) return false;
+    }
+    if (!o.common.comms.empty()) {
+        bool found = false;
+        for (const auto &c : o.common.comms)
+            found |= c == comm;
+        if (!found) return false;
+    }
+    return true;
+}
+
+// Drops every capability: after attach, reading maps through their fds and
+// reading /proc need none.
+void drop_capabilities() {
+    cap_t none = cap_init();
+    if (none) {
+        if (cap_set_proc(none) != 0) log::info("could not drop capabilities: %s", strerror(errno));
+        cap_free(none);
+    }
+}
+
+// Writes a file atomically: a temporary file in the same directory, then rename.
+int write_atomic(const std::string &path, const std::string &text, std::string &err) {
+    std::string tmp = path + ".tmp." + std::to_string(getpid());
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err = "cannot create " + tmp + ": " + strerror(errno);
+        return errno;
+    }
+    size_t off = 0;
+    while (off < text.size()) {
+        ssize_t n = write(fd, text.data() + off, text.size() - off);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp.c_str());
+            err = "cannot write " + tmp + ": " + strerror(e);
+            return e;
+        }
+        off += static_cast<size_t>(n);
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+        int e = errno;
+        unlink(tmp.c_str());
+        err = "cannot replace " + path + ": " + strerror(e);
+        return e;
+    }
+    return 0;
+}
+
+std::string now_iso() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return iso8601_utc(ts);
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    Options o;
+    ToolInfo info{
+        "netproc", "[OPTIONS]", "Which process is using the network, how much, and to whom.",
+        "Modes, best first: fentry, kprobe, tracepoint (eBPF, counting socket payload in the\n"
+        "kernel per process) and afpacket (frames matched to processes through /proc).\n"
+        "\n"
+        "A cron snapshot: netproc --json --duration 5\n"
+        "\n"
+        "Exit status: 0 ok; 1 runtime failure; 2 usage error, missing privileges, or no mode\n"
+        "can run here (bpfcheck says why).\n"
+        "\n"
+        "See netproc(8)."};
+    OptionParser parser(info, kHelp | kVersion | kVerbose | kJson | kInterval | kCount | kDuration |
+                                  kPid | kComm | kCgroup | kMode);
+    parser.describe(kMode, "force one mode: fentry, kprobe, tracepoint or afpacket (as --hooks)",
+                    "MODE");
+    auto flag = [&](const char *name, int short_name, const char *help, bool &target) {
+        parser.add(ToolOption{name, short_name, false, nullptr, help,
+                              [&target](const char *, std::string &) {
+                                  target = true;
+                                  return true;
+                              }});
+    };
+    parser.add(ToolOption{"capture-mode", 0, true, "auto|ebpf|afpacket",
+                          "force a family of modes (default auto)",
+                          [&](const char *arg, std::string &err) {
+                              std::string v = arg;
+                              if (v != "auto" && v != "ebpf" && v != "afpacket") {
+                                  err = "expected auto, ebpf or afpacket";
+                                  return false;
+                              }
+                              o.capture_mode = v;
+                              return true;
+                          }});
+    parser.add(ToolOption{"hooks", 0, true, "fentry|kprobe|tracepoint", "force one eBPF rung",
+                          [&](const char *arg, std::string &err) {
+                              std::string v = arg;
+                              if (v != "fentry" && v != "kprobe" && v != "tracepoint") {
+                                  err = "expected fentry, kprobe or tracepoint";
+                                  return false;
+                              }
+                              o.common.mode = v;
+                              return true;
+                          }});
+    flag("connections", 0, "one row per connection instead of per process", o.connections);
+    flag("lines", 0, "plain lines even on a terminal (no refreshing screen)", o.lines);
+    parser.add(ToolOption{"prometheus", 0, true, "FILE",
+                          "also write a node_exporter textfile each interval (atomically)",
+                          [&](const char *arg, std::string &) {
+                              o.prometheus = arg;
+                              return true;
+                          }});
+    parser.add(ToolOption{"port", 0, true, "PORT",
+                          "only traffic on this local or remote port (repeatable)",
+                          [&](const char *arg, std::string &err) {
+                              long v;
+                              if (!parse_positive_long(arg, 65535, v)) {
+                                  err = "expected a port number 1-65535";
+                                  return false;
+                              }
+                              o.ports.insert(static_cast<uint16_t>(v));
+                              return true;
+                          }});
+    flag("ipv4", '4', "only IPv4", o.v4_only);
+    flag("ipv6", '6', "only IPv6", o.v6_only);
+    flag("tcp", 0, "only TCP", o.tcp_only);
+    flag("udp", 0, "only UDP", o.udp_only);
+    parser.add(ToolOption{"btf", 0, true, "FILE",
+                          "kernel BTF to use instead of /sys/kernel/btf/vmlinux (also BPFKIT_BTF)",
+                          [&](const char *arg, std::string &) {
+                              o.btf = arg;
+                              return true;
+                          }});
+    if (auto code = parser.parse(argc, argv, o.common)) return *code;
+    log::init(argv[0], o.common.verbose);
+
+    if (o.v4_only && o.v6_only) return parser.usage_error("-4 and -6 exclude each other");
+    if (o.tcp_only && o.udp_only) return parser.usage_error("--tcp and --udp exclude each other");
+    for (int pid : o.common.pids) {
+        if (!process_alive(static_cast<uint32_t>(pid)))
+            return parser.usage_error("no process with pid " + std::to_string(pid));
+    }
+    if (!o.common.cgroup.empty()) {
+        struct stat st;
+        if (stat(o.common.cgroup.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            return parser.usage_error("--cgroup " + o.common.cgroup + ": not a cgroup directory (" +
+                                      strerror(errno) + ")");
+        o.cgroup_id = st.st_ino;  // a cgroup v2 directory's inode number is its cgroup id
+    }
+    if (!o.btf.empty()) set_open_options(OpenOptions{o.btf});
+    if (!o.prometheus.empty()) {
+        std::string err;
+        if (write_atomic(o.prometheus, "", err)) {
+            log::error("--prometheus: %s", err.c_str());
+            log::hint(
+                "give a path in a directory netproc may write to (node_exporter's textfile "
+                "directory)");
+            return 2;
+        }
+    }
+
+    const LadderSpec &spec = ladder();
+    LadderRequest req{o.common.mode, o.capture_mode == "auto" ? "" : o.capture_mode};
+    if (std::string e = check_request(spec, req); !e.empty()) return parser.usage_error(e);
+    KernelFilter kfilter;
+    if (o.common.pids.size() == 1) kfilter.tgid = static_cast<uint32_t>(o.common.pids[0]);
+    auto trier = make_trier(kfilter);
+    LadderResult result = climb(spec, req, *trier, system_features());
+    std::vector<std::string> why = describe(spec, result);
+    if (!result.ok()) {
+        log::error("cannot run on this kernel:");
+        for (const auto &l : why)
+            fprintf(stderr, "  %s\n", l.c_str());
+        log::hint("bpfcheck -t netproc says the same with the fixes");
+        return 2;
+    }
+    for (const auto &l : why)
+        log::info("%s", l.c_str());
+    const ModeSpec &mode = spec.modes[static_cast<size_t>(result.chosen)];
+    if (mode.family != "ebpf") {
+        log::error("mode %s is declared but not built yet in this version", mode.name.c_str());
+        return 2;
+    }
+    auto *skel = static_cast<netproc_bpf *>(trier->skeleton());
+    drop_capabilities();
+
+    EbpfCollector collector(skel);
+    ProcessResolver resolver;
+    std::map<uint32_t, Counters> totals;
+    std::map<uint32_t, ProcessRow>
+        known;  // for the Prometheus file: every process seen, until it exits
+
+    LoopOptions lo;
+    lo.interval_s = o.common.interval_s > 0 ? o.common.interval_s : 1.0;
+    lo.count = o.common.count;
+    lo.duration_s = o.common.duration_s;
+    if (o.common.duration_s > 0 && o.common.interval_s <= 0 && o.common.count == 0) {
+        lo.interval_s = o.common.duration_s;  // one snapshot of the whole duration
+        lo.count = 1;
+    }
+    const bool tty = isatty(STDOUT_FILENO) && !o.lines && !o.common.json;
+    timespec last;
+    clock_gettime(CLOCK_MONOTONIC, &last);
+
+    install_stop_handlers();
+    int rc = run_loop(lo, nullptr, [&](bool) {
+        timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double elapsed = static_cast<double>(now.tv_sec - last.tv_sec) +
+                         static_cast<double>(now.tv_nsec - last.tv_nsec) / 1e9;
+        last = now;
+        Snapshot s = collector.read(elapsed);
+        // Filters that the kernel did not apply.
+        std::vector<Flow> kept;
+        for (auto &f : s.flows) {
+            auto n = s.names.find(f.tgid);
+            std::string comm = n != s.names.end() && n->second.known ? n->second.comm : "";
+            if (!o.common.comms.empty() && process_alive(f.tgid))
+                if (auto c =
+                        resolver
+                            .describe(f.tgid, n == s.names.end() ? ProcName{} : n->second, false)
+                            .comm;
+                    !c.empty())
+                    comm = c;
+            if (want(o, f, comm)) kept.push_back(f);
+        }
+        s.flows = std::move(kept);
+        ViewContext ctx{mode.name, "socket payload", elapsed, now_iso()};
+        std::vector<ProcessRow> rows = process_rows(s, resolver, totals);
+        std::string out;
+        if (o.common.json) {
+            for (const auto &l :
+                 o.connections ? json_connections(ctx, s, resolver) : json_processes(ctx, rows))
+                out += l + "\n";
+            out += json_totals(ctx, s) + "\n";
+        } else {
+            if (tty) out += "\033[H\033[2J";
+            out +=
+                o.connections ? text_connections(ctx, s, resolver) : text_processes(ctx, rows, s);
+            if (!tty) out += "\n";
+        }
+        if (fwrite(out.data(), 1, out.size(), stdout) != out.size() || fflush(stdout) != 0) {
+            log::error("cannot write output: %s", strerror(errno));
+            return 1;
+        }
+        if (!o.prometheus.empty()) {
+            for (const auto &r : rows)
+                known[r.pid] = r;
+            std::vector<ProcessRow> all;
+            for (const auto &[pid, r] : known)
+                all.push_back(r);
+            std::string err;
+            if (write_atomic(o.prometheus, prometheus_text(ctx, all, s), err))
+                log::warn("%s", err.c_str());
+            for (uint32_t pid : s.exited)
+                known.erase(pid);
+        }
+        return 0;
+    });
+    if (rc < 0) {
+        log::error("reading the counters failed: %s", strerror(-rc));
+        return 1;
+    }
+    return rc ? 1 : 0;
+}
