@@ -61,3 +61,81 @@ check_nothing_left() {
 
 # The JSON record of one feature.
 feature() { jq -c --arg n "$2" 'select(.type=="feature" and .name==$n)' "$1"; }
+
+# ---- traffic with ground truth (tests/gen) ----
+
+GEN=${BPFKIT_GEN:-$BUILD/tests/gen/bpfkit-trafficgen}
+
+need_generator() {
+	[ -x "$GEN" ] || {
+		echo "no generator at $GEN (build it, or set BPFKIT_GEN)" >&2
+		return 1
+	}
+}
+
+# Two network namespaces, NSA (client side) and NSB (server side), joined by
+# a veth pair made inside them, so nothing appears in the host namespace.
+# Addresses: A4/B4 (10.231.0.1-2/30), A6/B6 (fd00:231::1-2/64).
+make_netns_pair() {
+	local prefix=$1
+	export NSA="${prefix}a" NSB="${prefix}b"
+	export IFA="${prefix}a" IFB="${prefix}b"
+	export A4=10.231.0.1 B4=10.231.0.2 A6=fd00:231::1 B6=fd00:231::2
+	ip netns add "$NSA"
+	ip netns add "$NSB"
+	ip link add "$IFA" netns "$NSA" type veth peer name "$IFB" netns "$NSB"
+	ip -n "$NSA" addr add "$A4/30" dev "$IFA"
+	ip -n "$NSB" addr add "$B4/30" dev "$IFB"
+	ip -n "$NSA" addr add "$A6/64" dev "$IFA" nodad
+	ip -n "$NSB" addr add "$B6/64" dev "$IFB" nodad
+	for ns in "$NSA" "$NSB"; do
+		ip -n "$ns" link set lo up
+	done
+	ip -n "$NSA" link set "$IFA" up
+	ip -n "$NSB" link set "$IFB" up
+}
+
+# Deleting a namespace also deletes its veth end (and so the pair).
+remove_netns_pair() {
+	[ -n "${NSA:-}" ] && ip netns del "$NSA" 2>/dev/null
+	[ -n "${NSB:-}" ] && ip netns del "$NSB" 2>/dev/null
+	true
+}
+
+# serve in namespace $1 ("-" for this one) with the given options; returns
+# once it listens. Its ports are in $BATS_TEST_TMPDIR/ready.
+start_server() {
+	local ns=$1 ready="$BATS_TEST_TMPDIR/ready" pre=()
+	shift
+	[ "$ns" != - ] && pre=(ip netns exec "$ns")
+	rm -f "$ready"
+	"${pre[@]}" "$GEN" serve --ready-file "$ready" --timeout 20 "$@" \
+		>"$BATS_TEST_TMPDIR/server.out" 2>"$BATS_TEST_TMPDIR/server.err" 3>&- &
+	SERVER_PID=$!
+	for _ in $(seq 500); do
+		[ -s "$ready" ] && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.01
+	done
+	echo "server did not get ready:" >&2
+	cat "$BATS_TEST_TMPDIR/server.err" >&2
+	return 1
+}
+
+stop_server() {
+	if [ -n "${SERVER_PID:-}" ]; then
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+}
+
+# Waits for the server to end by itself (--tcp-conns/--udp-count), or stops it
+# with SIGTERM when given "term". Fails unless it exits 0.
+finish_server() {
+	local rc=0
+	[ "${1:-}" = term ] && kill -TERM "$SERVER_PID"
+	wait "$SERVER_PID" || rc=$?
+	SERVER_PID=
+	cat "$BATS_TEST_TMPDIR/server.err" >&2
+	[ "$rc" -eq 0 ]
+}

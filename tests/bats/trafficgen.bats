@@ -11,72 +11,18 @@ load helpers
 
 bats_require_minimum_version 1.5.0
 
-GEN=${BPFKIT_GEN:-$BUILD/tests/gen/bpfkit-trafficgen}
-
 setup_file() {
 	[ "$(id -u)" -eq 0 ] || skip "needs root for network namespaces"
-	export NSA="bpfkgen$$a" NSB="bpfkgen$$b" # client side, server side
-	export IFA="bpfkgen$$a" IFB="bpfkgen$$b" # the veth ends, one in each
-	export A4=10.231.0.1 B4=10.231.0.2 A6=fd00:231::1 B6=fd00:231::2
-	[ -x "$GEN" ] || {
-		echo "no generator at $GEN (build it, or set BPFKIT_GEN)" >&2
-		return 1
-	}
-	ip netns add "$NSA"
-	ip netns add "$NSB"
-	ip link add "$IFA" netns "$NSA" type veth peer name "$IFB" netns "$NSB"
-	ip -n "$NSA" addr add "$A4/30" dev "$IFA"
-	ip -n "$NSB" addr add "$B4/30" dev "$IFB"
-	ip -n "$NSA" addr add "$A6/64" dev "$IFA" nodad
-	ip -n "$NSB" addr add "$B6/64" dev "$IFB" nodad
-	for ns in "$NSA" "$NSB"; do
-		ip -n "$ns" link set lo up
-	done
-	ip -n "$NSA" link set "$IFA" up
-	ip -n "$NSB" link set "$IFB" up
+	need_generator
+	make_netns_pair "bpfkgen$$"
 }
 
 teardown_file() {
-	# Deleting a namespace also deletes its veth end (and so the pair).
-	[ -n "${NSA:-}" ] && ip netns del "$NSA" 2>/dev/null
-	[ -n "${NSB:-}" ] && ip netns del "$NSB" 2>/dev/null
-	true
+	remove_netns_pair
 }
 
 teardown() {
-	if [ -n "${SERVER_PID:-}" ]; then
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-		wait "$SERVER_PID" 2>/dev/null || true
-	fi
-}
-
-# serve in namespace $1 with the given options; returns once it listens.
-start_server() {
-	local ns=$1 ready="$BATS_TEST_TMPDIR/ready"
-	shift
-	rm -f "$ready"
-	ip netns exec "$ns" "$GEN" serve --ready-file "$ready" --timeout 20 "$@" \
-		>"$BATS_TEST_TMPDIR/server.out" 2>"$BATS_TEST_TMPDIR/server.err" 3>&- &
-	SERVER_PID=$!
-	for _ in $(seq 500); do
-		[ -s "$ready" ] && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.01
-	done
-	echo "server did not get ready:" >&2
-	cat "$BATS_TEST_TMPDIR/server.err" >&2
-	return 1
-}
-
-# Waits for the server to end by itself (--tcp-conns/--udp-count), or stops it
-# with SIGTERM when given "term". Fails unless it exits 0.
-finish_server() {
-	local rc=0
-	[ "${1:-}" = term ] && kill -TERM "$SERVER_PID"
-	wait "$SERVER_PID" || rc=$?
-	SERVER_PID=
-	cat "$BATS_TEST_TMPDIR/server.err" >&2
-	[ "$rc" -eq 0 ]
+	stop_server
 }
 
 # The server's line for protocol $1 (one listening address per test).
