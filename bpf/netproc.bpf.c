@@ -211,6 +211,14 @@ int BPF_PROG(netproc_fexit_udpv6_sendmsg, struct sock *sk, struct msghdr *msg, s
 	return count(sk, msg, ret, true, true);
 }
 
+/* Argument n of a tracing program's context, loaded at an immediate offset. */
+#define CTX_ARG(ctx, n)                                                                            \
+	({                                                                                         \
+		__u64 __v;                                                                         \
+		asm volatile("%0 = *(u64 *)(%1 + %2)" : "=r"(__v) : "r"(ctx), "i"((n)*8));         \
+		__v;                                                                               \
+	})
+
 /* recvmsg(sk, msg, len, [noblock,] flags, addr_len): the flags and the
  * return value move by one with the argument count. */
 static __always_inline int fexit_recv(__u64 *ctx, __u32 nargs)
@@ -220,12 +228,15 @@ static __always_inline int fexit_recv(__u64 *ctx, __u32 nargs)
 	__u32 flags;
 	long ret;
 
+	/* The verifier refuses any load from a computed ctx pointer, even at a
+	 * known offset, and clang would merge the two branches into one load at
+	 * ctx + (nargs == 6 ? 32 : 24): so each load is an immediate offset. */
 	if (nargs == 6) {
-		flags = (__u32)ctx[4];
-		ret = (int)ctx[6];
+		flags = (__u32)CTX_ARG(ctx, 4);
+		ret = (int)CTX_ARG(ctx, 6);
 	} else {
-		flags = (__u32)ctx[3];
-		ret = (int)ctx[5];
+		flags = (__u32)CTX_ARG(ctx, 3);
+		ret = (int)CTX_ARG(ctx, 5);
 	}
 	if (skip_recv(flags))
 		return 0;

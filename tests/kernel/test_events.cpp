@@ -21,7 +21,7 @@ namespace {
 struct selftest_event {
     uint32_t parent;
     uint32_t child;
-    uint64_t seq;
+    uint64_t pad;
 };
 
 void run(bool force_perfbuf) {

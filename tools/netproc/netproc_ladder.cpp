@@ -3,7 +3,10 @@
 
 #include <bpf/btf.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 #include <cerrno>
 #include <linux/if_ether.h>
@@ -40,16 +43,31 @@ struct RecvArgs {
     unsigned tcp = 0, udp = 0, udpv6 = 0;
 };
 
-// Read once from kernel BTF (or the --btf file), which is freed at once.
+// The kernel's own BTF has every function; a reduced BTF given with --btf
+// (bpftool gen min_core_btf) has types but no functions. Without either,
+// the release decides: the argument went in 5.19.
+unsigned nargs_by_release() {
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (uname(&u) != 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2) return 0;
+    return major > 5 || (major == 5 && minor >= 19) ? 5 : 6;
+}
+
+// Read once, and the BTF freed at once.
 const RecvArgs &recv_args() {
     static const RecvArgs a = [] {
         RecvArgs r;
-        const std::string &custom = open_options().btf_path;
-        btf *b = custom.empty() ? btf__load_vmlinux_btf() : btf__parse(custom.c_str(), nullptr);
+        btf *b = btf__load_vmlinux_btf();
+        if (!b && !open_options().btf_path.empty())
+            b = btf__parse(open_options().btf_path.c_str(), nullptr);
         r.tcp = func_nargs(b, "tcp_recvmsg");
         r.udp = func_nargs(b, "udp_recvmsg");
         r.udpv6 = func_nargs(b, "udpv6_recvmsg");
         btf__free(b);
+        unsigned fallback = nargs_by_release();
+        if (!r.tcp) r.tcp = fallback;
+        if (!r.udp) r.udp = fallback;
+        if (!r.udpv6) r.udpv6 = r.udp;
         return r;
     }();
     return a;
