@@ -11,11 +11,14 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <functional>
+#include <memory>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "afpacket_collector.h"
 #include "ebpf_collector.h"
 #include "kernel_features.h"
 #include "ladder.h"
@@ -66,14 +69,26 @@ bool want(const Options &o, const Flow &f, const std::string &comm) {
     return true;
 }
 
-// Drops every capability: after attach, reading maps through their fds and
-// reading /proc need none.
-void drop_capabilities() {
-    cap_t none = cap_init();
-    if (none) {
-        if (cap_set_proc(none) != 0) log::info("could not drop capabilities: %s", strerror(errno));
-        cap_free(none);
+// Drops every capability but `keep`: after attach, reading maps through
+// their fds needs none; matching frames to processes in afpacket mode reads
+// other users' /proc/PID/fd, which needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE.
+void drop_capabilities(std::vector<cap_value_t> keep) {
+    cap_t now = cap_get_proc();
+    cap_t next = cap_init();
+    if (now && next) {
+        std::vector<cap_value_t> held;
+        for (cap_value_t c : keep) {
+            cap_flag_value_t v = CAP_CLEAR;
+            if (cap_get_flag(now, c, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET) held.push_back(c);
+        }
+        if (!held.empty()) {
+            cap_set_flag(next, CAP_EFFECTIVE, static_cast<int>(held.size()), held.data(), CAP_SET);
+            cap_set_flag(next, CAP_PERMITTED, static_cast<int>(held.size()), held.data(), CAP_SET);
+        }
+        if (cap_set_proc(next) != 0) log::info("could not drop capabilities: %s", strerror(errno));
     }
+    if (now) cap_free(now);
+    if (next) cap_free(next);
 }
 
 // Writes a file atomically: a temporary file in the same directory, then rename.
@@ -231,17 +246,34 @@ int main(int argc, char **argv) {
         log::hint("bpfcheck -t netproc says the same with the fixes");
         return 2;
     }
+    const ModeSpec &mode = spec.modes[static_cast<size_t>(result.chosen)];
+    // The two families differ only in how a snapshot is made.
+    std::function<Snapshot(double)> read_snapshot;
+    std::function<int(int)> poll;
+    std::unique_ptr<EbpfCollector> ebpf;
+    std::unique_ptr<AfPacketCollector> afpacket;
+    std::string layer = "socket payload";
+    if (mode.family == "ebpf") {
+        ebpf = std::make_unique<EbpfCollector>(static_cast<netproc_bpf *>(trier->skeleton()));
+        read_snapshot = [&](double s) { return ebpf->read(s); };
+        drop_capabilities({});
+    } else {
+        trier->release();
+        afpacket = std::make_unique<AfPacketCollector>();
+        std::string err;
+        if (int e = afpacket->open(&err)) {
+            log::error("%s", err.c_str());
+            return e == EPERM || e == EACCES ? 2 : 1;
+        }
+        read_snapshot = [&](double s) { return afpacket->read(s); };
+        poll = [&](int ms) { return afpacket->poll(ms); };
+        layer = "frame";
+        drop_capabilities({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
+    }
+
+    // Said only now that counting has begun, so "mode:" means running.
     for (const auto &l : why)
         log::info("%s", l.c_str());
-    const ModeSpec &mode = spec.modes[static_cast<size_t>(result.chosen)];
-    if (mode.family != "ebpf") {
-        log::error("mode %s is declared but not built yet in this version", mode.name.c_str());
-        return 2;
-    }
-    auto *skel = static_cast<netproc_bpf *>(trier->skeleton());
-    drop_capabilities();
-
-    EbpfCollector collector(skel);
     ProcessResolver resolver;
     std::map<uint32_t, Counters> totals;
     std::map<uint32_t, ProcessRow>
@@ -260,13 +292,13 @@ int main(int argc, char **argv) {
     clock_gettime(CLOCK_MONOTONIC, &last);
 
     install_stop_handlers();
-    int rc = run_loop(lo, nullptr, [&](bool) {
+    int rc = run_loop(lo, poll, [&](bool) {
         timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double elapsed = static_cast<double>(now.tv_sec - last.tv_sec) +
                          static_cast<double>(now.tv_nsec - last.tv_nsec) / 1e9;
         last = now;
-        Snapshot s = collector.read(elapsed);
+        Snapshot s = read_snapshot(elapsed);
         // Filters that the kernel did not apply.
         std::vector<Flow> kept;
         for (auto &f : s.flows) {
@@ -282,7 +314,7 @@ int main(int argc, char **argv) {
             if (want(o, f, comm)) kept.push_back(f);
         }
         s.flows = std::move(kept);
-        ViewContext ctx{mode.name, "socket payload", elapsed, now_iso()};
+        ViewContext ctx{mode.name, layer, elapsed, now_iso()};
         std::vector<ProcessRow> rows = process_rows(s, resolver, totals);
         std::string out;
         if (o.common.json) {
