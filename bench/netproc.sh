@@ -36,6 +36,14 @@ udp_load() {
 	rm -f "$TMP/ready"
 }
 
+# SIGINT (background jobs of a script ignore it unless they handle it), then SIGTERM.
+stop() {
+	kill -INT "$1" 2>/dev/null
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -TERM "$1" 2>/dev/null
+	wait "$1" 2>/dev/null || true
+}
+
 # Runs a monitor (its argv) during one load; prints "cpu_percent rss_kib bpf_ns bpf_events".
 measure() {
 	"$@" >/dev/null 2>&1 &
@@ -45,7 +53,7 @@ measure() {
 	udp_load
 	c1=$(cpu_s $pid); b1=$(bpf_run_ns); n1=$(bpf_run_cnt); t1=$(date +%s.%N)
 	local rss; rss=$(hwm_kib $pid)
-	kill -INT $pid; wait $pid 2>/dev/null || true
+	stop $pid
 	awk -v c0="$c0" -v c1="$c1" -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v rss="$rss" -v n=$((n1 - n0)) \
 		'BEGIN { wall = t1 - t0; printf "%.3f %d %.3f %d\n", 100 * ((c1 - c0) + (b1 - b0) / 1e9) / wall, rss, 100 * (b1 - b0) / 1e9 / wall, n }'
 }
@@ -66,7 +74,7 @@ for rung in fentry kprobe tracepoint; do
 	bpftool -j prog show | jq -r --arg r $rung '.[] | select(.name|test("^netproc")) | select(.run_cnt > 0)
 		| "\($r) \(.name) \(.run_cnt) \(.run_time_ns / .run_cnt | floor)"' |
 		while read -r r n c ns; do printf '%-12s %-26s %10s %12s\n' "$r" "$n" "$c" "$ns"; done
-	kill -INT $np; wait $np 2>/dev/null || true
+	stop $np
 done
 
 echo

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace tg {
 namespace {
@@ -44,7 +45,9 @@ void print_client(const char *proto, const std::string &comm, const Endpoint &lo
 }  // namespace
 
 int run_tcp_bulk(int argc, char **argv) {
-    Options o("tcp-bulk", {{"to", true}, {"bytes", true}, {"chunk", true}, {"recv-bytes", true}});
+    Options o(
+        "tcp-bulk",
+        {{"to", true}, {"bytes", true}, {"chunk", true}, {"recv-bytes", true}, {"rate", true}});
     o.parse(argc, argv, 2);
     Endpoint to = parse_destination(o.require("to"), "tcp-bulk: --to");
     const uint64_t bytes = o.size("bytes", 0, 0, 1ull << 40);
@@ -52,6 +55,8 @@ int run_tcp_bulk(int argc, char **argv) {
     const size_t chunk = o.size("chunk", 64 * 1024, 1, kPatternSize);
     const bool check_rx = o.has("recv-bytes");
     const uint64_t want_rx = o.size("recv-bytes", 0, 0, 1ull << 40);
+    const uint64_t rate =
+        o.size("rate", 0, 1, 1ull << 40);  // bytes per second; 0 = as fast as it goes
     Deadline dl = start_run(o, "tg-bulk");
     const std::string comm = current_comm();
 
@@ -97,6 +102,17 @@ int run_tcp_bulk(int argc, char **argv) {
                                " of " + std::to_string(bytes) + " bytes");
             while (!shut && c.tx_bytes < bytes) {
                 size_t len = static_cast<size_t>(std::min<uint64_t>(bytes - c.tx_bytes, chunk));
+                if (rate) {
+                    // Paced: no more than rate * elapsed bytes so far.
+                    double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+                    double allowed = static_cast<double>(rate) * elapsed;
+                    if (static_cast<double>(c.tx_bytes) >= allowed) {
+                        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+                        break;
+                    }
+                    len = static_cast<size_t>(std::min<double>(
+                        static_cast<double>(len), allowed - static_cast<double>(c.tx_bytes) + 1));
+                }
                 ssize_t n = send(s.fd, pattern(), len, MSG_NOSIGNAL);
                 if (n < 0) {
                     if (errno == EINTR) continue;

@@ -25,7 +25,7 @@ Commands:
       Receive and count. Stops on SIGTERM/SIGINT, or once --tcp-conns TCP
       connections have closed and --udp-count datagrams arrived (exit 0).
       --bind defaults to 127.0.0.1 and ::1; PORT 0 picks a free port.
-  tcp-bulk --to ADDR:PORT --bytes N [--chunk N] [--recv-bytes N]
+  tcp-bulk --to ADDR:PORT --bytes N [--chunk N] [--recv-bytes N] [--rate BYTES_PER_S]
       One connection: send N bytes, shut down writing, read until the server
       closes. --recv-bytes fails the run unless exactly N bytes came back.
   udp --to ADDR:PORT --count N --size S [--connected|--unconnected]
