@@ -31,6 +31,7 @@ teardown_file() {
 teardown() {
 	stop_server
 	[ -n "${NP_PID:-}" ] && kill -KILL "$NP_PID" 2>/dev/null
+	[ -n "${DNSMASQ:-}" ] && kill "$DNSMASQ" 2>/dev/null
 	if [ -n "${CG:-}" ] && [ -d "$CG" ]; then
 		cat "$CG/cgroup.procs" 2>/dev/null | while read -r p; do echo "$p" >"$(dirname "$CG")/cgroup.procs"; done
 		rmdir "$CG" 2>/dev/null
@@ -267,6 +268,32 @@ check_truth() {
 	capeff=$(awk '/^CapEff/ {print $2}' "/proc/$NP_PID/status")
 	stop_netproc
 	[ "$capeff" = 0000000000000000 ]
+}
+
+@test "remote names come from DNS answers seen on the host, over UDP and TCP" {
+	command -v dnsmasq >/dev/null && command -v dig >/dev/null || skip "needs dnsmasq and dig (packaging/deps/test.txt)"
+	# A real DNS server on a loopback address of its own, answering two names.
+	dnsmasq --keep-in-foreground --port=53 --listen-address=127.0.0.77 --bind-interfaces --no-resolv --no-hosts \
+		--address=/web.bpfkit.test/127.0.0.88 --address=/tcp.bpfkit.test/127.0.0.89 --pid-file= 2>"$BATS_TEST_TMPDIR/dnsmasq.err" &
+	DNSMASQ=$!
+	sleep 0.2
+	kill -0 "$DNSMASQ" || { cat "$BATS_TEST_TMPDIR/dnsmasq.err" >&2; false; }
+	start_server - --tcp 0 --bind 127.0.0.88 --bind 127.0.0.89 --tcp-conns 3 --comm np-srv-names
+	port=$(jq .tcp_port "$BATS_TEST_TMPDIR/ready")
+	start_netproc --connections --tcp
+	[ "$(dig +short +tries=1 @127.0.0.77 web.bpfkit.test)" = 127.0.0.88 ]
+	[ "$(dig +tcp +short +tries=1 @127.0.0.77 tcp.bpfkit.test)" = 127.0.0.89 ]
+	"$GEN" tcp-bulk --to "127.0.0.88:$port" --bytes 100000 --comm np-named >/dev/null
+	"$GEN" tcp-bulk --to "127.0.0.89:$port" --bytes 100000 --comm np-named >/dev/null
+	"$GEN" tcp-bulk --to "127.0.0.90:$port" --bytes 100000 --comm np-unnamed >/dev/null 2>&1 || true
+	finish_server term
+	stop_netproc
+	kill "$DNSMASQ"
+	wait "$DNSMASQ" || true
+	DNSMASQ=
+	jq -e -s 'map(select(.type=="connection" and .comm=="np-named")) | map({(.remote|split(":")[0]): .remote_name}) | add
+		== {"127.0.0.88": "web.bpfkit.test", "127.0.0.89": "tcp.bpfkit.test"}' "$BATS_TEST_TMPDIR/np.jsonl"
+	grep -q 'remote names: 2 DNS responses seen, 0 malformed' "$BATS_TEST_TMPDIR/np.err"
 }
 
 # AF_PACKET mode counts frames: the share of all frame bytes captured in

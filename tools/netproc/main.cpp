@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 // netproc: which process is using the network, how much, and to whom.
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/capability.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +29,7 @@
 #include "netproc.skel.h"
 #include "netproc_ladder.h"
 #include "netproc_view.h"
+#include "remote_names.h"
 #include "options.h"
 #include "text.h"
 
@@ -247,6 +250,9 @@ int main(int argc, char **argv) {
         return 2;
     }
     const ModeSpec &mode = spec.modes[static_cast<size_t>(result.chosen)];
+    // Remote names from DNS answers; opened while CAP_NET_RAW is still held.
+    RemoteNames names;
+    if (std::string err; names.open(&err) != 0) log::info("remote names off: %s", err.c_str());
     // The two families differ only in how a snapshot is made.
     std::function<Snapshot(double)> read_snapshot;
     std::function<int(int)> poll;
@@ -266,10 +272,29 @@ int main(int argc, char **argv) {
             return e == EPERM || e == EACCES ? 2 : 1;
         }
         read_snapshot = [&](double s) { return afpacket->read(s); };
-        poll = [&](int ms) { return afpacket->poll(ms); };
         layer = "frame";
         drop_capabilities({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
     }
+
+    // Waits for frames (afpacket mode) and DNS answers; the AF_PACKET
+    // collector wants to be called often, for the scans it put off.
+    poll = [&](int ms) -> int {
+        pollfd fds[2];
+        nfds_t n = 0;
+        if (afpacket) fds[n++] = pollfd{afpacket->fd(), POLLIN, 0};
+        if (names.is_open()) fds[n++] = pollfd{names.fd(), POLLIN, 0};
+        if (afpacket) ms = std::min(ms, 50);
+        if (n == 0) {
+            timespec ts{ms / 1000, (ms % 1000) * 1000000L};
+            nanosleep(&ts, nullptr);
+            return 0;
+        }
+        if (::poll(fds, n, ms) < 0) return errno == EINTR ? -EINTR : -errno;
+        if (afpacket)
+            if (int rc = afpacket->poll(0); rc < 0 && rc != -EINTR) return rc;
+        if (names.is_open()) names.poll(0);
+        return 0;
+    };
 
     // Said only now that counting has begun, so "mode:" means running.
     for (const auto &l : why)
@@ -314,7 +339,9 @@ int main(int argc, char **argv) {
             if (want(o, f, comm)) kept.push_back(f);
         }
         s.flows = std::move(kept);
-        ViewContext ctx{mode.name, layer, elapsed, now_iso()};
+        ViewContext ctx{mode.name, layer, elapsed, now_iso(), [&](const pkt::IpAddr &a) {
+                            return names.is_open() ? names.lookup(a) : std::nullopt;
+                        }};
         std::vector<ProcessRow> rows = process_rows(s, resolver, totals);
         std::string out;
         if (o.common.json) {
@@ -346,6 +373,9 @@ int main(int argc, char **argv) {
         }
         return 0;
     });
+    if (names.is_open())
+        log::info("remote names: %llu DNS responses seen, %llu malformed", static_cast<unsigned long long>(names.responses()),
+                  static_cast<unsigned long long>(names.malformed()));
     if (rc < 0) {
         log::error("reading the counters failed: %s", strerror(-rc));
         return 1;

@@ -91,6 +91,12 @@ std::string losses_line(const Losses &l) {
 
 namespace {
 
+std::string name_of(const ViewContext &ctx, const pkt::IpAddr &a) {
+    if (ctx.remote_name)
+        if (auto n = ctx.remote_name(a)) return *n;
+    return a.str();
+}
+
 std::string rate(uint64_t bytes, double s) {
     return s > 0 ? human_rate(static_cast<double>(bytes) / s) : "-";
 }
@@ -229,7 +235,7 @@ std::vector<std::string> json_connections(const ViewContext &ctx, const Snapshot
         json_head(w, ctx, "connection");
         auto n = s.names.find(f.tgid);
         w.kv("proto", proto_name(f.proto)).kv("local", endpoint(f.local, f.lport));
-        w.kv("remote", endpoint(f.remote, f.rport)).kv("remote_name", f.remote.str());
+        w.kv("remote", endpoint(f.remote, f.rport)).kv("remote_name", name_of(ctx, f.remote));
         w.key("pid");
         if (f.tgid)
             w.value(f.tgid);

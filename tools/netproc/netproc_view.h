@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <map>
 #include <string>
 #include <vector>
@@ -35,6 +37,8 @@ struct ViewContext {
     std::string layer;  // "socket payload" or "frame"
     double interval_s = 0;
     std::string ts;  // ISO 8601 UTC of the end of the interval
+    // The name a DNS answer gave for an address, if one was seen.
+    std::function<std::optional<std::string>(const pkt::IpAddr &)> remote_name;
 };
 
 // Per-process rows for the flows of a snapshot, busiest first; totals are
