@@ -22,8 +22,12 @@ done
 ticks=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
 hwm_kib() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
-bpf_run_ns() { bpftool -j prog show | jq '[.[] | select(.name|test("^netproc")) | .run_time_ns // 0] | add // 0'; }
-bpf_run_cnt() { bpftool -j prog show | jq '[.[] | select(.name|test("^netproc")) | .run_cnt // 0] | add // 0'; }
+# Ids of the netproc programs loaded now; the ones a process we started
+# holds are those that appeared after it started (others may run netproc too).
+netproc_ids() { bpftool -j prog show | jq -c '[.[] | select(.name|test("^netproc")) | .id]'; }
+new_ids() { jq -n -c --argjson a "$1" --argjson b "$2" '$b - $a'; }
+bpf_run_ns() { bpftool -j prog show | jq --argjson ids "$1" '[.[] | select(.id as $i | $ids | index($i)) | .run_time_ns // 0] | add // 0'; }
+bpf_run_cnt() { bpftool -j prog show | jq --argjson ids "$1" '[.[] | select(.id as $i | $ids | index($i)) | .run_cnt // 0] | add // 0'; }
 
 # One UDP load of PPS datagrams per second for SECS seconds on loopback.
 udp_load() {
@@ -46,12 +50,15 @@ stop() {
 
 # Runs a monitor (its argv) during one load; prints "cpu_percent rss_kib bpf_ns bpf_events".
 measure() {
+	local before ids
+	before=$(netproc_ids)
 	"$@" >/dev/null 2>&1 &
 	local pid=$! c0 c1 b0 b1 n0 n1 t0 t1
 	sleep 1.5
-	c0=$(cpu_s $pid); b0=$(bpf_run_ns); n0=$(bpf_run_cnt); t0=$(date +%s.%N)
+	ids=$(new_ids "$before" "$(netproc_ids)")
+	c0=$(cpu_s $pid); b0=$(bpf_run_ns "$ids"); n0=$(bpf_run_cnt "$ids"); t0=$(date +%s.%N)
 	udp_load
-	c1=$(cpu_s $pid); b1=$(bpf_run_ns); n1=$(bpf_run_cnt); t1=$(date +%s.%N)
+	c1=$(cpu_s $pid); b1=$(bpf_run_ns "$ids"); n1=$(bpf_run_cnt "$ids"); t1=$(date +%s.%N)
 	local rss; rss=$(hwm_kib $pid)
 	stop $pid
 	awk -v c0="$c0" -v c1="$c1" -v b0="$b0" -v b1="$b1" -v t0="$t0" -v t1="$t1" -v rss="$rss" -v n=$((n1 - n0)) \
@@ -67,11 +74,13 @@ for rung in fentry kprobe tracepoint; do
 		printf '%-12s %s\n' $rung "does not load here (bpfcheck -t netproc says why)"
 		continue
 	fi
+	before=$(netproc_ids)
 	"$NETPROC" --hooks=$rung --lines --interval 5 >/dev/null 2>&1 &
 	np=$!
 	sleep 1.5
+	ids=$(new_ids "$before" "$(netproc_ids)")
 	SECS=3 udp_load
-	bpftool -j prog show | jq -r --arg r $rung '.[] | select(.name|test("^netproc")) | select(.run_cnt > 0)
+	bpftool -j prog show | jq -r --arg r $rung --argjson ids "$ids" '.[] | select(.id as $i | $ids | index($i)) | select(.run_cnt > 0)
 		| "\($r) \(.name) \(.run_cnt) \(.run_time_ns / .run_cnt | floor)"' |
 		while read -r r n c ns; do printf '%-12s %-26s %10s %12s\n' "$r" "$n" "$c" "$ns"; done
 	stop $np
