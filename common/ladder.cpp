@@ -69,6 +69,7 @@ void explain(Attempt &a, const ModeSpec &mode, Features &features, const std::st
     }
     a.reason = std::string(strerror(a.err));
     if (!detail.empty()) a.reason += " (" + detail + ")";
+    if (!mode.hint.empty()) a.reason += "; this mode needs " + mode.hint;
 }
 
 }  // namespace

@@ -26,6 +26,9 @@ struct ModeSpec {
     // For modes that load no BPF program (AF_PACKET): the real action that
     // shows whether the mode can run. Returns 0 or -errno.
     std::function<int(std::string &detail)> try_fn;
+    // Said after an unexplained refusal: what the mode needs that no feature
+    // probe covers ("sock:sock_send_length, Linux 6.3 and later").
+    std::string hint;
 };
 
 struct LadderSpec {

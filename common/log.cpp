@@ -114,9 +114,12 @@ std::string Capture::summary() const {
         pos = end + 1;
         if (line.rfind("libbpf: ", 0) != 0) continue;
         line.erase(0, 8);
+        // Lines that only say that loading failed, not why.
         bool noise =
             line.find("-- BEGIN") != std::string::npos ||
             line.find("-- END") != std::string::npos ||
+            line.find("failed to load object") != std::string::npos ||
+            line.find("failed to load BPF skeleton") != std::string::npos ||
             (line.rfind("prog '", 0) == 0 && line.find("failed to load") != std::string::npos);
         if (noise) continue;
         best = line;

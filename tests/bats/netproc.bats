@@ -223,6 +223,44 @@ check_truth() {
 	! ls "$BATS_TEST_TMPDIR"/netproc.prom.tmp.* 2>/dev/null
 }
 
+@test "a full flow table is counted and shown, never silent" {
+	start_server - --tcp 0 --bind 127.0.0.1 --tcp-conns 60 --comm np-srv-full
+	port=$(jq .tcp_port "$BATS_TEST_TMPDIR/ready")
+	start_netproc --max-flows 16
+	"$GEN" short-lived --to "127.0.0.1:$port" --procs 60 --bytes 1000 >"$BATS_TEST_TMPDIR/children.out"
+	finish_server
+	stop_netproc
+	# 60 client sockets and 60 server sockets, 16 slots: the rest is counted as lost
+	lost=$(jq -s 'map(select(.type=="totals").lost.flow_map_full_updates) | max' "$BATS_TEST_TMPDIR/np.jsonl")
+	lost_bytes=$(jq -s 'map(select(.type=="totals").lost.flow_map_full_bytes) | max' "$BATS_TEST_TMPDIR/np.jsonl")
+	seen=$(jq -s 'map(select(.type=="totals").tx_bytes) | add' "$BATS_TEST_TMPDIR/np.jsonl")
+	[ "$lost" -gt 0 ]
+	# what was counted plus what was lost is what was sent (both sides' tx: 60 x 1000)
+	[ "$((seen + lost_bytes))" -ge 60000 ]
+	run "$NETPROC" --max-flows 0
+	[ "$status" -eq 2 ]
+}
+
+@test "filters: -p, --comm and --port keep only what they name" {
+	start_server - --tcp 0 --udp 0 --bind 127.0.0.1 --tcp-conns 3 --udp-count 150 --comm np-srv-filt
+	port=$(jq .tcp_port "$BATS_TEST_TMPDIR/ready")
+	uport=$(jq .udp_port "$BATS_TEST_TMPDIR/ready")
+	srv=$(jq .pid "$BATS_TEST_TMPDIR/ready")
+	for f in "--comm np-filt-a" "-p $srv" "--port $uport"; do
+		start_netproc $f
+		"$GEN" tcp-bulk --to "127.0.0.1:$port" --bytes 100000 --comm np-filt-a >/dev/null
+		"$GEN" udp --to "127.0.0.1:$uport" --count 50 --size 100 --comm np-filt-b >/dev/null
+		stop_netproc
+		comms=$(jq -r 'select(.type=="process") | .comm' "$BATS_TEST_TMPDIR/np.jsonl" | sort -u | tr '\n' ' ')
+		case $f in
+		--comm*) [ "$comms" = "np-filt-a " ] ;;
+		-p*) [ "$comms" = "np-srv-filt " ] ;;
+		--port*) [ "$comms" = "np-filt-b np-srv-filt " ] ;;
+		esac
+	done
+	finish_server
+}
+
 @test "a rung this kernel lacks, when forced, is refused with the reason and exit 2" {
 	kp=$("$(bin bpfcheck)" --json | jq -r 'select(.type=="feature" and .name=="kprobe").state')
 	[ "$kp" = no ] || skip "this kernel has kprobes"
@@ -263,7 +301,7 @@ check_truth() {
 	[[ "$output" == *"bpfcheck"* ]]
 }
 
-@test "after attaching, netproc holds no capabilities" {
+@test "after attaching, netproc holds no capabilities where the kernel lets it read its maps without" {
 	start_netproc
 	capeff=$(awk '/^CapEff/ {print $2}' "/proc/$NP_PID/status")
 	stop_netproc

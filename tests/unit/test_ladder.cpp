@@ -7,6 +7,7 @@
 
 #include "kernel_features.h"
 #include "ladder.h"
+#include "log.h"
 
 using namespace bpfkit;
 
@@ -20,13 +21,14 @@ LadderSpec netproc_like() {
                        "fexit",
                        {"p_fentry"},
                        {Feature::CapBpf, Feature::KernelBtf, Feature::Fentry},
-                       {}});
+                       {},
+                       ""});
     s.modes.push_back(
-        {"kprobe", "ebpf", "kprobes", {"p_kprobe"}, {Feature::CapBpf, Feature::Kprobe}, {}});
+        {"kprobe", "ebpf", "kprobes", {"p_kprobe"}, {Feature::CapBpf, Feature::Kprobe}, {}, ""});
     s.modes.push_back(
-        {"tracepoint", "ebpf", "tp_btf", {"p_tp"}, {Feature::CapBpf, Feature::TpBtf}, {}});
+        {"tracepoint", "ebpf", "tp_btf", {"p_tp"}, {Feature::CapBpf, Feature::TpBtf}, {}, ""});
     s.modes.push_back(
-        {"afpacket", "afpacket", "capture", {}, {Feature::CapNetRaw, Feature::AfPacket}, {}});
+        {"afpacket", "afpacket", "capture", {}, {Feature::CapNetRaw, Feature::AfPacket}, {}, ""});
     return s;
 }
 
@@ -216,10 +218,11 @@ TEST(Ladder, SetcapLineListsTheModesCapabilities) {
                "",
                {},
                {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::CapNetAdmin},
-               {}};
+               {},
+               ""};
     EXPECT_EQ(setcap_line(m, "/usr/sbin/tool"),
               "setcap cap_bpf,cap_perfmon,cap_net_admin+ep /usr/sbin/tool");
-    ModeSpec none{"y", "ebpf", "", {}, {Feature::Fentry}, {}};
+    ModeSpec none{"y", "ebpf", "", {}, {Feature::Fentry}, {}, ""};
     EXPECT_EQ(setcap_line(none, "/usr/sbin/tool"), "");
 }
 
@@ -234,4 +237,25 @@ TEST(Features, NamesRoundTrip) {
     EXPECT_EQ(errno_name(EPERM), "EPERM");
     EXPECT_EQ(errno_name(-ENOENT), "ENOENT");
     EXPECT_EQ(errno_name(524), "ENOTSUPP");
+}
+
+TEST(LogCapture, SummaryQuotesWhyNotThatLoadingFailed) {
+    log::Capture c;
+    c.append("libbpf: loading object 'netproc_bpf' from buffer\n");
+    c.append(
+        "libbpf: prog 'netproc_tp_send': failed to find kernel BTF type ID of 'sock_send_length': "
+        "-3\n");
+    c.append("libbpf: prog 'netproc_tp_send': failed to load: -3\n");
+    c.append("libbpf: failed to load object 'netproc_bpf'\n");
+    c.append("libbpf: failed to load BPF skeleton 'netproc_bpf': -3\n");
+    EXPECT_EQ(
+        c.summary(),
+        "prog 'netproc_tp_send': failed to find kernel BTF type ID of 'sock_send_length': -3");
+    log::Capture empty;
+    EXPECT_EQ(empty.summary(), "");
+    EXPECT_TRUE(
+        log::is_memlock_hint("libbpf: permission error while running as root; try raising 'ulimit "
+                             "-l'? current value: 8.0 MiB"));
+    EXPECT_FALSE(
+        log::is_memlock_hint("libbpf: prog 'x': BPF program load failed: Operation not permitted"));
 }

@@ -33,6 +33,14 @@ pkt::IpAddr addr(uint8_t family, const uint8_t *bytes) {
 
 }  // namespace
 
+int EbpfCollector::probe_read() const {
+    netproc_key next{};
+    if (bpf_map_get_next_key(bpf_map__fd(skel_->maps.flows), nullptr, &next) == 0 ||
+        errno == ENOENT)
+        return 0;
+    return errno;
+}
+
 Snapshot EbpfCollector::read(double interval_s) {
     Snapshot s;
     s.interval_s = interval_s;
@@ -43,10 +51,15 @@ Snapshot EbpfCollector::read(double interval_s) {
     std::vector<netproc_key> keys;
     netproc_key key{}, next{};
     const void *prev = nullptr;
-    while (bpf_map_get_next_key(flows_fd, prev, &next) == 0) {
+    int rc;
+    while ((rc = bpf_map_get_next_key(flows_fd, prev, &next)) == 0) {
         keys.push_back(next);
         key = next;
         prev = &key;
+    }
+    if (rc != 0 && errno != ENOENT) {
+        error_ = errno;
+        return s;
     }
     fill_ = static_cast<double>(keys.size()) / bpf_map__max_entries(skel_->maps.flows);
 
@@ -54,7 +67,11 @@ Snapshot EbpfCollector::read(double interval_s) {
     std::set<uint32_t> tgids, dead;
     std::map<netproc_key, Counters, KeyLess> now;
     for (const auto &k : keys) {
-        if (bpf_map_lookup_elem(flows_fd, &k, percpu.data()) != 0) continue;
+        if (bpf_map_lookup_elem(flows_fd, &k, percpu.data()) != 0) {
+            if (errno == ENOENT) continue;  // deleted since the walk
+            error_ = errno;
+            return s;
+        }
         Counters c;
         for (const auto &v : percpu) {
             c.tx_bytes += v.tx_bytes;

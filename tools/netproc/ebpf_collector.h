@@ -17,7 +17,13 @@ namespace bpfkit::netproc {
 class EbpfCollector {
   public:
     explicit EbpfCollector(netproc_bpf *skel);
+    // The counters since the last read. A map that cannot be read (EPERM when
+    // the kernel wants CAP_BPF for every bpf() call) sets error() instead of
+    // passing for an empty one.
     Snapshot read(double interval_s);
+    int error() const { return error_; }
+    // Whether the maps can be read now (after capabilities were dropped).
+    int probe_read() const;
     // How full the flow map is (0..1), for the summary.
     double fill() const { return fill_; }
 
@@ -30,6 +36,7 @@ class EbpfCollector {
     int ncpus_;
     std::map<netproc_key, Counters, KeyLess> last_;
     double fill_ = 0;
+    int error_ = 0;
 };
 
 // Whether a process is still alive (kill(pid, 0) succeeds or says EPERM).

@@ -48,6 +48,7 @@ struct Options {
     bool v4_only = false, v6_only = false, tcp_only = false, udp_only = false;
     std::string btf;
     uint64_t cgroup_id = 0;
+    uint32_t max_flows = 0;
 };
 
 bool want(const Options &o, const Flow &f, const std::string &comm) {
@@ -72,10 +73,11 @@ bool want(const Options &o, const Flow &f, const std::string &comm) {
     return true;
 }
 
-// Drops every capability but `keep`: after attach, reading maps through
-// their fds needs none; matching frames to processes in afpacket mode reads
-// other users' /proc/PID/fd, which needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE.
-void drop_capabilities(std::vector<cap_value_t> keep) {
+// Keeps only the capabilities in `keep` that are held now (effective and
+// permitted); after attach, reading maps through their fds needs none on
+// recent kernels; matching frames to processes in afpacket mode reads other
+// users' /proc/PID/fd, which needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE.
+void keep_only(const std::vector<cap_value_t> &keep) {
     cap_t now = cap_get_proc();
     cap_t next = cap_init();
     if (now && next) {
@@ -92,6 +94,33 @@ void drop_capabilities(std::vector<cap_value_t> keep) {
     }
     if (now) cap_free(now);
     if (next) cap_free(next);
+}
+
+// eBPF modes: drop everything, unless this kernel wants CAP_BPF (or
+// CAP_SYS_ADMIN) for every bpf() call while unprivileged BPF is disabled
+// (kernels before about 5.19): then keep just that, or the maps go unread.
+void drop_capabilities_ebpf(const EbpfCollector &c) {
+    keep_only({CAP_BPF, CAP_SYS_ADMIN});
+    cap_t caps = cap_get_proc();
+    if (!caps) return;
+    cap_value_t both[] = {CAP_BPF, CAP_SYS_ADMIN};
+    cap_set_flag(caps, CAP_EFFECTIVE, 2, both, CAP_CLEAR);
+    cap_set_proc(caps);
+    if (c.probe_read() == 0) {
+        keep_only({});
+    } else {
+        // Back to effective from permitted, and only the one that works.
+        cap_value_t bpf[] = {CAP_BPF};
+        cap_set_flag(caps, CAP_EFFECTIVE, 1, bpf, CAP_SET);
+        cap_set_proc(caps);
+        if (c.probe_read() == 0) {
+            keep_only({CAP_BPF});
+        } else {
+            keep_only({CAP_BPF, CAP_SYS_ADMIN});
+        }
+        log::info("this kernel checks CAP_BPF on every bpf() call: kept it to read the counters");
+    }
+    cap_free(caps);
 }
 
 // Writes a file atomically: a temporary file in the same directory, then rename.
@@ -200,6 +229,18 @@ int main(int argc, char **argv) {
     flag("ipv6", '6', "only IPv6", o.v6_only);
     flag("tcp", 0, "only TCP", o.tcp_only);
     flag("udp", 0, "only UDP", o.udp_only);
+    parser.add(ToolOption{
+        "max-flows", 0, true, "N",
+        "size of the in-kernel flow table (default 16384); updates that find it full are counted",
+        [&](const char *arg, std::string &err) {
+            long v;
+            if (!parse_positive_long(arg, 1 << 24, v)) {
+                err = "expected a number of flows from 1 to 16777216";
+                return false;
+            }
+            o.max_flows = static_cast<uint32_t>(v);
+            return true;
+        }});
     parser.add(ToolOption{"btf", 0, true, "FILE",
                           "kernel BTF to use instead of /sys/kernel/btf/vmlinux (also BPFKIT_BTF)",
                           [&](const char *arg, std::string &) {
@@ -239,6 +280,7 @@ int main(int argc, char **argv) {
     if (std::string e = check_request(spec, req); !e.empty()) return parser.usage_error(e);
     KernelFilter kfilter;
     if (o.common.pids.size() == 1) kfilter.tgid = static_cast<uint32_t>(o.common.pids[0]);
+    kfilter.max_flows = o.max_flows;
     auto trier = make_trier(kfilter);
     LadderResult result = climb(spec, req, *trier, system_features());
     std::vector<std::string> why = describe(spec, result);
@@ -262,7 +304,7 @@ int main(int argc, char **argv) {
     if (mode.family == "ebpf") {
         ebpf = std::make_unique<EbpfCollector>(static_cast<netproc_bpf *>(trier->skeleton()));
         read_snapshot = [&](double s) { return ebpf->read(s); };
-        drop_capabilities({});
+        drop_capabilities_ebpf(*ebpf);
     } else {
         trier->release();
         afpacket = std::make_unique<AfPacketCollector>();
@@ -273,7 +315,7 @@ int main(int argc, char **argv) {
         }
         read_snapshot = [&](double s) { return afpacket->read(s); };
         layer = "frame";
-        drop_capabilities({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
+        keep_only({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
     }
 
     // Waits for frames (afpacket mode) and DNS answers; the AF_PACKET
@@ -324,6 +366,10 @@ int main(int argc, char **argv) {
                          static_cast<double>(now.tv_nsec - last.tv_nsec) / 1e9;
         last = now;
         Snapshot s = read_snapshot(elapsed);
+        if (ebpf && ebpf->error()) {
+            log::error("cannot read the counters: %s", strerror(ebpf->error()));
+            return 1;
+        }
         // Filters that the kernel did not apply.
         std::vector<Flow> kept;
         for (auto &f : s.flows) {
@@ -374,7 +420,8 @@ int main(int argc, char **argv) {
         return 0;
     });
     if (names.is_open())
-        log::info("remote names: %llu DNS responses seen, %llu malformed", static_cast<unsigned long long>(names.responses()),
+        log::info("remote names: %llu DNS responses seen, %llu malformed",
+                  static_cast<unsigned long long>(names.responses()),
                   static_cast<unsigned long long>(names.malformed()));
     if (rc < 0) {
         log::error("reading the counters failed: %s", strerror(-rc));

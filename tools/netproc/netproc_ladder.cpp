@@ -87,7 +87,8 @@ const LadderSpec &ladder() {
                       "netproc_fexit_udpv6_sendmsg", "netproc_fexit_tcp_recvmsg",
                       "netproc_fexit_udp_recvmsg", "netproc_fexit_udpv6_recvmsg"},
                      {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Fentry},
-                     {}});
+                     {},
+                     "BPF trampolines (fentry/fexit)"});
         s.modes.push_back(ModeSpec{
             "kprobe",
             "ebpf",
@@ -97,21 +98,25 @@ const LadderSpec &ladder() {
              "netproc_kp_tcp_recvmsg", "netproc_krp_tcp_recvmsg", "netproc_kp_udp_recvmsg",
              "netproc_krp_udp_recvmsg", "netproc_kp_udpv6_recvmsg", "netproc_krp_udpv6_recvmsg"},
             {Feature::CapBpf, Feature::CapPerfmon, Feature::Kprobe},
-            {}});
+            {},
+            "kprobes on tcp/udp sendmsg and recvmsg"});
         s.modes.push_back(ModeSpec{
             "tracepoint",
             "ebpf",
             "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf); counts socket payload",
             {"netproc_tp_send", "netproc_tp_recv"},
             {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf},
-            {}});
+            {},
+            "the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3 and "
+            "later)"});
         s.modes.push_back(
             ModeSpec{"afpacket",
                      "afpacket",
                      "AF_PACKET capture matched to processes through /proc; counts frames",
                      {},
                      {Feature::CapNetRaw, Feature::AfPacket},
-                     try_afpacket});
+                     try_afpacket,
+                     "an AF_PACKET socket (CAP_NET_RAW)"});
         return s;
     }();
     return spec;
@@ -125,6 +130,7 @@ std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
         if (a.udp) skel->rodata->udp_recvmsg_nargs = a.udp;
         if (a.udpv6) skel->rodata->udpv6_recvmsg_nargs = a.udpv6;
         skel->rodata->filter_tgid = filter.tgid;
+        if (filter.max_flows) return bpf_map__set_max_entries(skel->maps.flows, filter.max_flows);
         return 0;
     };
     return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure);

@@ -13,7 +13,8 @@ namespace bpfkit::netproc {
 
 const LadderSpec &ladder();
 struct KernelFilter {
-    uint32_t tgid = 0;  // count only this process (0: every process)
+    uint32_t tgid = 0;       // count only this process (0: every process)
+    uint32_t max_flows = 0;  // size of the flow map (0: as built, 16384)
 };
 
 // Opens netproc's skeleton for each rung with the kernel's recvmsg
