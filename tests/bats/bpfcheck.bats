@@ -235,3 +235,19 @@ teardown_file() {
 	run "$BPFCHECK"
 	! grep -q "^libbpf:" <<<"$output"
 }
+
+@test "--btf: a reduced BTF made from this kernel covers it; one changed does not" {
+	[ -r /sys/kernel/btf/vmlinux ] || skip "this kernel has no BTF to make one from"
+	good="$BATS_TEST_TMPDIR/good.btf" bad="$BATS_TEST_TMPDIR/bad.btf"
+	BPFKIT_BUILD="$BUILD" "$BATS_TEST_DIRNAME/../vm/btfgen" /sys/kernel/btf/vmlinux "$good" "$BUILD"/bpf/*.bpf.o
+	run "$BPFCHECK" --btf "$good" --json
+	[ "$(jq -r 'select(.type=="btf").verdict' <<<"$output")" = covers ]
+	[ "$(jq -r 'select(.type=="btf").mismatched' <<<"$output")" = 0 ]
+	# the tools load with it as with the kernel's own
+	[ "$(jq -r 'select(.type=="tool" and .tool=="netproc").mode' <<<"$output")" = \
+		"$(jq -r 'select(.type=="tool" and .tool=="netproc").mode' "$BATS_FILE_TMPDIR/report.jsonl")" ]
+	changed=$(python3 "$BATS_TEST_DIRNAME/data/btf_bump_size.py" "$good" "$bad")
+	run "$BPFCHECK" --btf "$bad"
+	[[ "$output" == *"does not cover the running kernel"* ]]
+	[[ "$output" == *"$changed: "*" bytes here, "*" in the kernel"* ]]
+}

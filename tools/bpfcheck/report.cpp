@@ -90,6 +90,7 @@ Report collect(const std::vector<std::string> &only_tools) {
         r.kconfig.emplace_back(key, shown);
     }
 
+    if (!open_options().btf_path.empty()) r.supplied_btf = check_btf(open_options().btf_path);
     Features &features = system_features();
     for (size_t i = 0; i < kFeatureCount; i++) {
         auto f = static_cast<Feature>(i);
@@ -207,6 +208,25 @@ std::string render_text(const Report &r) {
         add_feature_rows(t, r, "socket");
         out += indent(t.render());
     }
+    if (r.supplied_btf) {
+        const BtfCoverage &b = *r.supplied_btf;
+        section(out, ("Supplied BTF (" + b.path + ")").c_str());
+        if (!b.parsed) {
+            out += "  unreadable: " + b.error + "\n";
+        } else if (!b.kernel_btf) {
+            out += "  " + std::to_string(b.types) +
+                   " types; the kernel has no BTF of its own to compare them with: whether the "
+                   "tools' programs "
+                   "load with it is in the Tools section\n";
+        } else {
+            out += "  " + b.verdict() + " the running kernel: " + std::to_string(b.compared) +
+                   " structs and unions compared with /sys/kernel/btf/vmlinux, " +
+                   std::to_string(b.missing) + " missing, " + std::to_string(b.mismatched) +
+                   " laid out differently\n";
+            for (const auto &e : b.examples)
+                out += "    " + e + "\n";
+        }
+    }
     section(out, "Tools (each tool's own ladder, climbed as the tool would)");
     {
         TextTable t;
@@ -283,6 +303,23 @@ std::vector<std::string> render_json(const Report &r) {
             .kv("state", state_name(res.state));
         w.kv("errno", res.err).kv("error", errno_name(res.err)).kv("value", res.value);
         w.kv("reason", res.reason).kv("remedy", res.remedy).kv("probe_ms", res.probe_ms);
+        w.end_object();
+        lines.push_back(w.take());
+    }
+    if (r.supplied_btf) {
+        const BtfCoverage &b = *r.supplied_btf;
+        JsonWriter w;
+        start(w, "btf");
+        w.kv("path", b.path)
+            .kv("verdict", b.verdict())
+            .kv("types", b.types)
+            .kv("kernel_btf", b.kernel_btf);
+        w.kv("compared", b.compared).kv("missing", b.missing).kv("mismatched", b.mismatched);
+        w.key("examples").begin_array();
+        for (const auto &e : b.examples)
+            w.value(e);
+        w.end_array();
+        if (!b.parsed) w.kv("error", b.error);
         w.end_object();
         lines.push_back(w.take());
     }

@@ -3,10 +3,12 @@
 // tool the mode its own ladder reaches here.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "btf_coverage.h"
 #include "kernel_features.h"
 #include "ladder.h"
 
@@ -31,6 +33,7 @@ struct Report {
     std::vector<std::pair<Feature, FeatureResult>> features;
     std::vector<ToolRow> tools;
     std::vector<std::string> missing_caps;
+    std::optional<BtfCoverage> supplied_btf;  // with --btf or BPFKIT_BTF
     double elapsed_ms = 0;
 
     // 0: every tool in its best mode; 1: some degraded; 2: some cannot run.

@@ -16,6 +16,8 @@ else
 		is "reduced BTF: netproc reaches the mode it reaches with the kernel's BTF" \
 			"$(printf '%s' "$row" | jq -r .mode)" "$(tool_row netproc | jq -r .mode)"
 		is "reduced BTF: exit status as with the kernel's BTF" "$rc" "$REPORT_RC"
+		is "reduced BTF: bpfcheck says it covers this kernel" \
+			"$(jq -r 'select(.type=="btf").verdict' "$WORK/btf.jsonl")" covers
 		printf '%s' "$row" | jq -r '.modes[] | select(.result=="refused") | "reduced BTF: netproc \(.mode) refused: \(.error) \(.reason)"' |
 			while IFS= read -r l; do diag "$l"; done
 		# libbpf's words, when the reduced BTF is what makes the difference
