@@ -326,5 +326,35 @@ else
 			kill -KILL "$NP_PID" "$(cat "$WORK/btf.srvpid")" 2>/dev/null
 			wait
 		fi
+
+		# 4. a kernel without /sys/kernel/btf/vmlinux (hidden under a tmpfs
+		# for the test), served by the reduced BTF alone: fentry and
+		# tp_btf need the kernel's own BTF and are refused; the kprobe rung
+		# relocates with the reduced BTF and counts right.
+		mkdir -p "$WORK/nobtf"
+		if mount -t tmpfs none /sys/kernel/btf; then
+			"$BIN/bpfcheck" --btf "$REDUCED_BTF" --json >"$WORK/nobtf/bpfcheck.jsonl" 2>/dev/null
+			is "no kernel BTF: bpfcheck says kernel_btf no" \
+				"$(jq -r 'select(.type=="feature" and .name=="kernel_btf").state' "$WORK/nobtf/bpfcheck.jsonl")" no
+			is "no kernel BTF: bpfcheck cannot compare the supplied BTF (unchecked)" \
+				"$(jq -r 'select(.type=="btf").verdict' "$WORK/nobtf/bpfcheck.jsonl")" unchecked
+			is "no kernel BTF: bpfcheck's netproc row is kprobe" \
+				"$(jq -r 'select(.type=="tool" and .tool=="netproc").mode' "$WORK/nobtf/bpfcheck.jsonl")" kprobe
+			srv_start nobtf --tcp 0 --bind 127.0.0.1 --tcp-conns 1 --comm np-srv-nobtf
+			if srv_ready nobtf && np_start nobtf --btf "$REDUCED_BTF"; then
+				cli nobtf tcp-bulk --to "127.0.0.1:$(srv_port nobtf tcp_port)" --bytes $((20 * MB)) --comm np-nobtf
+				srv_finish nobtf
+				np_stop
+				np_run_lines "without kernel BTF, --btf reduced.btf" kprobe
+				truth_line "netproc without kernel BTF, --btf reduced.btf: TCP bulk 20 MB >= 99%" nobtf
+			else
+				not_ok "netproc without kernel BTF, --btf reduced.btf: starts counting" "$(tail -n 12 "$NPOUT.err" 2>/dev/null)"
+				kill -KILL "$NP_PID" "$(cat "$WORK/nobtf.srvpid")" 2>/dev/null
+				wait
+			fi
+			umount /sys/kernel/btf
+		else
+			not_ok "no kernel BTF: hide /sys/kernel/btf under a tmpfs"
+		fi
 	fi
 fi
