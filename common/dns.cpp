@@ -5,34 +5,11 @@
 #include <cstdio>
 #include <cstring>
 
+#include "byte_reader.h"
+
 namespace bpfkit::dns {
 
 namespace {
-
-// A bounded view of the message: every read goes through here and is checked against `n`.
-// Spans longer than 4 GiB - 1 are treated as if only their first 4 GiB - 1 bytes were there.
-struct Reader {
-    const uint8_t *p;
-    uint32_t n;
-
-    explicit Reader(std::span<const uint8_t> s)
-        : p(s.data()), n(static_cast<uint32_t>(std::min<size_t>(s.size(), UINT32_MAX))) {}
-
-    // True if [off, off + len) lies inside [0, limit) (overflow-safe).
-    static bool fits(uint32_t off, uint32_t len, uint32_t limit) {
-        return off <= limit && len <= limit - off;
-    }
-    bool has(uint32_t off, uint32_t len) const { return fits(off, len, n); }
-    // Callers check has() / fits() first.
-    uint8_t u8(uint32_t off) const { return p[off]; }
-    uint16_t u16(uint32_t off) const {
-        return static_cast<uint16_t>((static_cast<uint16_t>(p[off]) << 8) | p[off + 1]);
-    }
-    uint32_t u32(uint32_t off) const {
-        return (static_cast<uint32_t>(p[off]) << 24) | (static_cast<uint32_t>(p[off + 1]) << 16) |
-               (static_cast<uint32_t>(p[off + 2]) << 8) | p[off + 3];
-    }
-};
 
 // Reads the name starting at `pos`.  Its bytes up to the first compression pointer (or the root
 // label) must lie before `limit`; a pointer may lead anywhere before the bytes read so far.  On
@@ -41,7 +18,7 @@ struct Reader {
 // Termination: every pointer must lead strictly before the start of the segment being read, so
 // segment starts decrease; there are at most kMaxPointers of them and every label adds at least
 // 2 bytes to a name capped at kMaxNameLen.
-Error read_name(const Reader &r, uint32_t pos, uint32_t limit, Name &out, uint32_t &next) {
+Error read_name(const ByteReader &r, uint32_t pos, uint32_t limit, Name &out, uint32_t &next) {
     struct Segment {
         uint32_t start, end;  // [start, end): bytes read, the pointer included
     };
@@ -77,7 +54,7 @@ Error read_name(const Reader &r, uint32_t pos, uint32_t limit, Name &out, uint32
             if (jumps == 0) next = cur + 1;
             return Error::Ok;
         }
-        if (!Reader::fits(cur + 1, len, lim)) return Error::TruncatedName;
+        if (!ByteReader::fits(cur + 1, len, lim)) return Error::TruncatedName;
         if (wire.size() + 1 + len + 1 > kMaxNameLen) return Error::NameTooLong;
         wire.push_back(static_cast<char>(len));
         wire.append(reinterpret_cast<const char *>(r.p + cur + 1), len);
@@ -86,7 +63,7 @@ Error read_name(const Reader &r, uint32_t pos, uint32_t limit, Name &out, uint32
 }
 
 // A name inside RDATA ending at `end`: one that runs past it is BadRdata.
-Error read_rdata_name(const Reader &r, uint32_t pos, uint32_t end, Name &out, uint32_t &next) {
+Error read_rdata_name(const ByteReader &r, uint32_t pos, uint32_t end, Name &out, uint32_t &next) {
     Error e = read_name(r, pos, end, out, next);
     return e == Error::TruncatedName ? Error::BadRdata : e;
 }
@@ -102,7 +79,7 @@ void clear_decoded(Record &rec) {
 }
 
 // Decodes the RDATA at [off, off + len) (inside the message) of a known type.
-Error decode_rdata(const Reader &r, uint32_t off, uint32_t len, Record &rec) {
+Error decode_rdata(const ByteReader &r, uint32_t off, uint32_t len, Record &rec) {
     const uint32_t end = off + len;
     uint32_t next = 0;
     Error e = Error::Ok;
@@ -132,7 +109,7 @@ Error decode_rdata(const Reader &r, uint32_t off, uint32_t len, Record &rec) {
         case kTypeSpf:
             for (uint32_t p = off; p < end;) {
                 uint8_t l = r.u8(p);
-                if (!Reader::fits(p + 1, l, end)) return Error::BadRdata;
+                if (!ByteReader::fits(p + 1, l, end)) return Error::BadRdata;
                 rec.txt.emplace_back(reinterpret_cast<const char *>(r.p + p + 1), l);
                 p += 1 + l;
             }
@@ -164,9 +141,9 @@ Error decode_rdata(const Reader &r, uint32_t off, uint32_t len, Record &rec) {
             e = read_rdata_name(r, off + 2, end, rec.target, next);
             if (e != Error::Ok) return e;
             for (uint32_t p = next; p < end;) {
-                if (!Reader::fits(p, 4, end)) return Error::BadRdata;
+                if (!ByteReader::fits(p, 4, end)) return Error::BadRdata;
                 uint16_t l = r.u16(p + 2);
-                if (!Reader::fits(p + 4, l, end)) return Error::BadRdata;
+                if (!ByteReader::fits(p + 4, l, end)) return Error::BadRdata;
                 SvcParam sp;
                 sp.key = r.u16(p);
                 sp.value.assign(r.p + p + 4, r.p + p + 4 + l);
@@ -202,7 +179,7 @@ bool known_rdata_type(uint16_t t) {
 
 // The OPT record `rec` of the additional section; fills `edns` unless it is a duplicate or not
 // owned by the root.  Returns Ok or BadOpt.
-Error decode_opt(const Reader &r, const Record &rec, Message &m) {
+Error decode_opt(const ByteReader &r, const Record &rec, Message &m) {
     if (m.edns.present || !rec.name.is_root()) return Error::BadOpt;
     Edns &ed = m.edns;
     ed.present = true;
@@ -214,9 +191,9 @@ Error decode_opt(const Reader &r, const Record &rec, Message &m) {
     m.rcode = static_cast<uint16_t>((static_cast<uint16_t>(ed.ext_rcode) << 4) | (m.rcode & 0xf));
     const uint32_t end = rec.rdata_offset + static_cast<uint32_t>(rec.rdata.size());
     for (uint32_t p = rec.rdata_offset; p < end;) {
-        if (!Reader::fits(p, 4, end)) return Error::BadOpt;
+        if (!ByteReader::fits(p, 4, end)) return Error::BadOpt;
         uint16_t l = r.u16(p + 2);
-        if (!Reader::fits(p + 4, l, end)) return Error::BadOpt;
+        if (!ByteReader::fits(p + 4, l, end)) return Error::BadOpt;
         EdnsOption o;
         o.code = r.u16(p);
         o.data.assign(r.p + p + 4, r.p + p + 4 + l);
@@ -630,7 +607,7 @@ std::string Record::rdata_presentation() const {
 
 Error parse(std::span<const uint8_t> msg, Message &out) {
     out = Message{};
-    const Reader r(msg);
+    const ByteReader r(msg);
     if (!r.has(0, kHeaderLen)) return Error::TruncatedHeader;
     out.id = r.u16(0);
     const uint8_t f1 = r.u8(2), f2 = r.u8(3);

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "byte_reader.h"
+
 namespace bpfkit::pkt {
 
 namespace {
@@ -31,43 +33,22 @@ constexpr uint32_t kIpv4MinHeaderLen = 20;
 constexpr uint32_t kIpv6HeaderLen = 40;
 constexpr uint32_t kTcpMinHeaderLen = 20;
 
-// A bounded view of the frame: all reads go through here and are checked
-// against `n`.  Offsets are uint32_t; spans longer than 4 GiB are treated as
-// if only their first 4 GiB - 1 bytes had been captured.
-struct Reader {
-    const uint8_t *p;
-    uint32_t n;
-
-    explicit Reader(std::span<const uint8_t> s)
-        : p(s.data()), n(static_cast<uint32_t>(std::min<size_t>(s.size(), UINT32_MAX))) {}
-
-    // True if [off, off + len) lies inside the limit (overflow-safe).
-    static bool fits(uint32_t off, uint32_t len, uint32_t limit) {
-        return off <= limit && len <= limit - off;
-    }
-    bool has(uint32_t off, uint32_t len) const { return fits(off, len, n); }
-    // Callers check has() first.
-    uint8_t u8(uint32_t off) const { return p[off]; }
-    uint16_t u16(uint32_t off) const {
-        return static_cast<uint16_t>((static_cast<uint16_t>(p[off]) << 8) | p[off + 1]);
-    }
-};
-
 void set_payload(Packet &out, uint32_t off, uint32_t end) {
     out.payload_offset = off;
     out.payload_len = end >= off ? end - off : 0;
 }
 
 // Parses the L4 header at `l4`; `end` is min(captured, IP length), l4 <= end.
-Error parse_l4(const Reader &r, uint32_t l4, uint32_t end, uint8_t proto, bool v6, Packet &out) {
+Error parse_l4(const ByteReader &r, uint32_t l4, uint32_t end, uint8_t proto, bool v6,
+               Packet &out) {
     out.l4_offset = l4;
     set_payload(out, l4, end);
     switch (proto) {
         case kProtoTcp: {
-            if (!Reader::fits(l4, kTcpMinHeaderLen, end)) return Error::TruncatedL4;
+            if (!ByteReader::fits(l4, kTcpMinHeaderLen, end)) return Error::TruncatedL4;
             uint32_t doff = r.u8(l4 + 12) >> 4;
             if (doff < 5) return Error::BadTcpOffset;
-            if (!Reader::fits(l4, doff * 4, end)) return Error::TruncatedL4;
+            if (!ByteReader::fits(l4, doff * 4, end)) return Error::TruncatedL4;
             out.has_ports = true;
             out.sport = r.u16(l4);
             out.dport = r.u16(l4 + 2);
@@ -79,7 +60,7 @@ Error parse_l4(const Reader &r, uint32_t l4, uint32_t end, uint8_t proto, bool v
         case kProtoUdpLite:
         case kProtoSctp: {
             uint32_t hlen = proto == kProtoSctp ? 12 : 8;
-            if (!Reader::fits(l4, hlen, end)) return Error::TruncatedL4;
+            if (!ByteReader::fits(l4, hlen, end)) return Error::TruncatedL4;
             out.has_ports = true;
             out.sport = r.u16(l4);
             out.dport = r.u16(l4 + 2);
@@ -90,7 +71,7 @@ Error parse_l4(const Reader &r, uint32_t l4, uint32_t end, uint8_t proto, bool v
         case kProtoIcmpv6: {
             if ((proto == kProtoIcmpv6) != v6)
                 return Error::Ok;  // ICMP in the wrong family: opaque
-            if (!Reader::fits(l4, 8, end)) return Error::TruncatedL4;
+            if (!ByteReader::fits(l4, 8, end)) return Error::TruncatedL4;
             out.icmp_type = r.u8(l4);
             out.icmp_code = r.u8(l4 + 1);
             set_payload(out, l4 + 8, end);
@@ -101,7 +82,7 @@ Error parse_l4(const Reader &r, uint32_t l4, uint32_t end, uint8_t proto, bool v
     }
 }
 
-Error parse_ipv4(const Reader &r, uint32_t off, Packet &out) {
+Error parse_ipv4(const ByteReader &r, uint32_t off, Packet &out) {
     if (!r.has(off, 1)) return Error::TruncatedIp;
     uint8_t vihl = r.u8(off);
     if ((vihl >> 4) != 4) return Error::BadIpVersion;
@@ -129,7 +110,7 @@ Error parse_ipv4(const Reader &r, uint32_t off, Packet &out) {
     out.frag_offset = frag_off;
 
     // off + hlen <= n was checked; total >= hlen, so l4 <= end.
-    uint32_t end = Reader::fits(off, total, r.n) ? off + total : r.n;
+    uint32_t end = ByteReader::fits(off, total, r.n) ? off + total : r.n;
     uint32_t l4 = off + hlen;
     if (frag_off != 0) {
         out.l4_offset = l4;
@@ -139,7 +120,7 @@ Error parse_ipv4(const Reader &r, uint32_t off, Packet &out) {
     return parse_l4(r, l4, end, out.ip_proto, false, out);
 }
 
-Error parse_ipv6(const Reader &r, uint32_t off, Packet &out) {
+Error parse_ipv6(const ByteReader &r, uint32_t off, Packet &out) {
     if (!r.has(off, 1)) return Error::TruncatedIp;
     if ((r.u8(off) >> 4) != 6) return Error::BadIpVersion;
     if (!r.has(off, kIpv6HeaderLen)) return Error::TruncatedIp;
@@ -155,7 +136,7 @@ Error parse_ipv6(const Reader &r, uint32_t off, Packet &out) {
     out.dst = IpAddr::v6(r.p + off + 24);
     out.ip_proto = nh;
 
-    uint32_t end = Reader::fits(off, out.ip_len, r.n) ? off + out.ip_len : r.n;
+    uint32_t end = ByteReader::fits(off, out.ip_len, r.n) ? off + out.ip_len : r.n;
     uint32_t cur = off + kIpv6HeaderLen;  // <= end
     out.l4_offset = cur;
     for (;;) {
@@ -165,7 +146,7 @@ Error parse_ipv6(const Reader &r, uint32_t off, Packet &out) {
         if (out.ext_headers >= kMaxIpv6ExtHeaders) return Error::TooManyExtHeaders;
         ++out.ext_headers;
         // Every extension header is at least 8 bytes long.
-        if (!Reader::fits(cur, 8, end)) return Error::TruncatedExtHeader;
+        if (!ByteReader::fits(cur, 8, end)) return Error::TruncatedExtHeader;
         uint8_t next = r.u8(cur);
         uint32_t hlen;
         if (nh == kProtoFragment) {
@@ -190,7 +171,7 @@ Error parse_ipv6(const Reader &r, uint32_t off, Packet &out) {
         } else {
             hlen = (static_cast<uint32_t>(r.u8(cur + 1)) + 1) * 8;
         }
-        if (!Reader::fits(cur, hlen, end)) return Error::TruncatedExtHeader;
+        if (!ByteReader::fits(cur, hlen, end)) return Error::TruncatedExtHeader;
         cur += hlen;
         nh = next;
         out.ip_proto = nh;
@@ -203,7 +184,7 @@ Error parse_ipv6(const Reader &r, uint32_t off, Packet &out) {
     return parse_l4(r, cur, end, nh, true, out);
 }
 
-Error parse_l3(const Reader &r, uint32_t off, Packet &out) {
+Error parse_l3(const ByteReader &r, uint32_t off, Packet &out) {
     if (!r.has(off, 1)) return Error::TruncatedIp;
     switch (r.u8(off) >> 4) {
         case 4:
@@ -286,7 +267,7 @@ const char *error_name(Error e) {
 
 Error parse_ethernet(std::span<const uint8_t> frame, Packet &out) {
     out = Packet{};
-    Reader r(frame);
+    ByteReader r(frame);
     if (!r.has(0, kEthHeaderLen)) return Error::TruncatedL2;
     uint16_t type = r.u16(12);
     uint32_t off = kEthHeaderLen;
@@ -311,13 +292,13 @@ Error parse_ethernet(std::span<const uint8_t> frame, Packet &out) {
 
 Error parse_ip(std::span<const uint8_t> l3, Packet &out) {
     out = Packet{};
-    Reader r(l3);
+    ByteReader r(l3);
     return parse_l3(r, 0, out);
 }
 
 std::span<const uint8_t> payload(std::span<const uint8_t> frame, const Packet &p) {
-    if (!Reader::fits(p.payload_offset, p.payload_len,
-                      static_cast<uint32_t>(std::min<size_t>(frame.size(), UINT32_MAX))))
+    if (!ByteReader::fits(p.payload_offset, p.payload_len,
+                          static_cast<uint32_t>(std::min<size_t>(frame.size(), UINT32_MAX))))
         return {};
     return frame.subspan(p.payload_offset, p.payload_len);
 }

@@ -271,10 +271,19 @@ pkt::IpAddr unmap_v4(const pkt::IpAddr &a) {
     return pkt::IpAddr::v4(a.bytes.data() + 12);
 }
 
-// ---------------------------------------------------------------------------
-// SocketMap
+TupleKey TupleKey::of(uint8_t proto, const pkt::IpAddr &local, uint16_t lport,
+                      const pkt::IpAddr &remote, uint16_t rport) {
+    TupleKey k;
+    k.proto = proto;
+    k.family = local.family;
+    k.lport = lport;
+    k.rport = rport;
+    k.laddr = local.bytes;
+    k.raddr = remote.bytes;
+    return k;
+}
 
-size_t SocketMap::KeyHash::operator()(const Key &k) const {
+size_t TupleKeyHash::operator()(const TupleKey &k) const {
     // FNV-1a over the fields.
     uint64_t h = 1469598103934665603ull;
     auto mix = [&h](const uint8_t *p, size_t n) {
@@ -294,6 +303,9 @@ size_t SocketMap::KeyHash::operator()(const Key &k) const {
     mix(k.raddr.data(), k.raddr.size());
     return static_cast<size_t>(h);
 }
+
+// ---------------------------------------------------------------------------
+// SocketMap
 
 SocketMap::SocketMap(SocketMapOptions opts) : opts_(std::move(opts)) {}
 
@@ -329,14 +341,8 @@ void SocketMap::assign(std::vector<SocketEntry> entries,
     for (size_t i = 0; i < entries_.size(); ++i) {
         const SocketEntry &e = entries_[i];
         if (e.rport != 0) {
-            const pkt::IpAddr l = unmap_v4(e.local), r = unmap_v4(e.remote);
-            Key k;
-            k.proto = e.proto;
-            k.family = l.family;
-            k.lport = e.lport;
-            k.rport = e.rport;
-            k.laddr = l.bytes;
-            k.raddr = r.bytes;
+            const TupleKey k =
+                TupleKey::of(e.proto, unmap_v4(e.local), e.lport, unmap_v4(e.remote), e.rport);
             exact_[k].push_back(i);
         } else if (e.lport != 0 && (e.proto == IPPROTO_UDP || e.state == kTcpListen)) {
             bound_[port_key(e.proto, e.lport)].push_back(i);
@@ -355,13 +361,7 @@ std::optional<uint32_t> SocketMap::owner(uint64_t inode) const {
 std::optional<Match> SocketMap::lookup(uint8_t proto, const pkt::IpAddr &local_in, uint16_t lport,
                                        const pkt::IpAddr &remote_in, uint16_t rport) const {
     const pkt::IpAddr local = unmap_v4(local_in), remote = unmap_v4(remote_in);
-    Key k;
-    k.proto = proto;
-    k.family = local.family;
-    k.lport = lport;
-    k.rport = rport;
-    k.laddr = local.bytes;
-    k.raddr = remote.bytes;
+    const TupleKey k = TupleKey::of(proto, local, lport, remote, rport);
     if (auto it = exact_.find(k); it != exact_.end()) {
         for (size_t i : it->second) {
             if (auto pid = owner(entries_[i].inode))

@@ -117,6 +117,23 @@ struct Match {
     SocketEntry socket;
 };
 
+// (proto, local:lport, remote:rport) as a hash-map key: the family is local's, the addresses'
+// bytes are taken as given (SocketMap unmaps IPv4-mapped addresses before building one).
+struct TupleKey {
+    uint8_t proto = 0, family = 0;
+    uint16_t lport = 0, rport = 0;
+    std::array<uint8_t, 16> laddr{}, raddr{};
+    bool operator==(const TupleKey &) const = default;
+
+    static TupleKey of(uint8_t proto, const pkt::IpAddr &local, uint16_t lport,
+                       const pkt::IpAddr &remote, uint16_t rport);
+};
+
+// FNV-1a over the fields of a TupleKey.
+struct TupleKeyHash {
+    size_t operator()(const TupleKey &k) const;
+};
+
 struct SocketMapOptions {
     std::string root = "/proc";
     std::string net_dir = "net";  // see net_dir_of()
@@ -163,21 +180,11 @@ class SocketMap {
     std::optional<uint32_t> owner(uint64_t inode) const;
 
   private:
-    struct Key {
-        uint8_t proto = 0, family = 0;
-        uint16_t lport = 0, rport = 0;
-        std::array<uint8_t, 16> laddr{}, raddr{};
-        bool operator==(const Key &) const = default;
-    };
-    struct KeyHash {
-        size_t operator()(const Key &k) const;
-    };
-
     SocketMapOptions opts_;
     std::vector<SocketEntry> entries_;
     std::unordered_map<uint64_t, uint32_t> owners_;
-    std::unordered_map<Key, std::vector<size_t>, KeyHash> exact_;  // connected sockets
-    std::unordered_map<uint32_t, std::vector<size_t>> bound_;      // (proto << 16) | lport
+    std::unordered_map<TupleKey, std::vector<size_t>, TupleKeyHash> exact_;  // connected sockets
+    std::unordered_map<uint32_t, std::vector<size_t>> bound_;  // (proto << 16) | lport
     uint64_t generation_ = 0;
     Stats stats_;
 };

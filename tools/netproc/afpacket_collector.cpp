@@ -72,26 +72,6 @@ uint64_t cgroup_id_of(int pid, const std::string &proc_root, const std::string &
 
 }  // namespace
 
-size_t AfPacketCollector::FlowKeyHash::operator()(const FlowKey &k) const {
-    uint64_t h = 1469598103934665603ull;  // FNV-1a
-    auto mix = [&h](const uint8_t *p, size_t n) {
-        for (size_t i = 0; i < n; ++i) {
-            h ^= p[i];
-            h *= 1099511628211ull;
-        }
-    };
-    const uint8_t head[6] = {k.proto,
-                             k.family,
-                             static_cast<uint8_t>(k.lport >> 8),
-                             static_cast<uint8_t>(k.lport),
-                             static_cast<uint8_t>(k.rport >> 8),
-                             static_cast<uint8_t>(k.rport)};
-    mix(head, sizeof head);
-    mix(k.laddr.data(), k.laddr.size());
-    mix(k.raddr.data(), k.raddr.size());
-    return static_cast<size_t>(h);
-}
-
 AfPacketCollector::AfPacketCollector(AfPacketCollectorOptions opts)
     : opts_(std::move(opts)), map_(procnet::SocketMapOptions{opts_.proc_root, opts_.net_dir}) {}
 
@@ -322,13 +302,8 @@ void AfPacketCollector::handle(const Frame &f, int64_t now) {
         return;
     }
 
-    FlowKey k;
-    k.proto = p.ip_proto;
-    k.family = local.family;
-    k.lport = tx ? p.sport : p.dport;
-    k.rport = tx ? p.dport : p.sport;
-    k.laddr = local.bytes;
-    k.raddr = remote.bytes;
+    const FlowKey k =
+        FlowKey::of(p.ip_proto, local, tx ? p.sport : p.dport, remote, tx ? p.dport : p.sport);
     auto it = flows_.find(k);
     if (it == flows_.end()) {
         if (flows_.size() >= opts_.max_flows) {

@@ -67,7 +67,6 @@
 // thread's network namespace is the one whose sockets are looked up.
 #pragma once
 
-#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -142,15 +141,8 @@ class AfPacketCollector {
     const procnet::SocketMap &socket_map() const { return map_; }
 
   private:
-    struct FlowKey {
-        uint8_t proto = 0, family = 0;
-        uint16_t lport = 0, rport = 0;
-        std::array<uint8_t, 16> laddr{}, raddr{};
-        bool operator==(const FlowKey &) const = default;
-    };
-    struct FlowKeyHash {
-        size_t operator()(const FlowKey &k) const;
-    };
+    // Local is the frame's source for tx, its destination for rx; addresses as in the frame.
+    using FlowKey = procnet::TupleKey;
     enum class Attr : uint8_t { None, Tentative, Final };
     struct FlowState {
         pkt::IpAddr local, remote;
@@ -178,7 +170,7 @@ class AfPacketCollector {
     AfPacketCollectorOptions opts_;
     AfPacket cap_;
     procnet::SocketMap map_;
-    std::unordered_map<FlowKey, FlowState, FlowKeyHash> flows_;
+    std::unordered_map<FlowKey, FlowState, procnet::TupleKeyHash> flows_;
     std::vector<Flow> retired_;           // deltas of flows whose owner changed this interval
     std::map<uint32_t, ProcName> procs_;  // every pid attributed and not yet reported exited
     std::vector<pkt::IpAddr> local_addrs_;
