@@ -6,6 +6,8 @@
 // (attached to an AF_UNIX socket) and against a small interpreter here.
 #include <gtest/gtest.h>
 
+#include "../common/capture.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <net/if.h>
@@ -35,23 +37,6 @@ namespace {
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-// Empty if AF_PACKET sockets can be opened, else why not.
-std::string capture_unavailable() {
-    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-        close(fd);
-        return {};
-    }
-    return std::string("needs root or CAP_NET_RAW to open AF_PACKET sockets (socket: ") +
-           std::strerror(errno) + ")";
-}
-
-#define SKIP_WITHOUT_CAPTURE()                    \
-    do {                                          \
-        std::string why_ = capture_unavailable(); \
-        if (!why_.empty()) GTEST_SKIP() << why_;  \
-    } while (0)
 
 // A bound UDP socket (so that datagrams to it do not produce ICMP errors).
 struct UdpSocket {
@@ -533,7 +518,8 @@ TEST(AfPacketOpen, BadGeometry) {
 TEST(AfPacketOpen, WithoutCapNetRawExplainsTheFix) {
     if (geteuid() != 0) {
         // Unprivileged already: the real error path.
-        if (capture_unavailable().empty()) GTEST_SKIP() << "has CAP_NET_RAW without being root";
+        if (bpfkit::testcapture::capture_unavailable().empty())
+            GTEST_SKIP() << "has CAP_NET_RAW without being root";
         AfPacket cap;
         std::string err;
         EXPECT_EQ(cap.open(AfPacketOptions{}, &err), EPERM);

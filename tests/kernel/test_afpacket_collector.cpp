@@ -10,6 +10,8 @@
 // are gone when the test ends; every transfer is bounded in bytes and time.
 #include <gtest/gtest.h>
 
+#include "../common/capture.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
@@ -500,22 +502,6 @@ TEST(AfPacketCollectorFake, ForwardedIsNotThisHostsTraffic) {
 
 // ===========================================================================
 // Real traffic (root)
-
-std::string capture_unavailable() {
-    int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (fd >= 0) {
-        close(fd);
-        return {};
-    }
-    return std::string("needs root or CAP_NET_RAW to open AF_PACKET sockets (socket: ") +
-           std::strerror(errno) + ")";
-}
-
-#define SKIP_WITHOUT_CAPTURE()                    \
-    do {                                          \
-        std::string why_ = capture_unavailable(); \
-        if (!why_.empty()) GTEST_SKIP() << why_;  \
-    } while (0)
 
 constexpr int64_t kDeadlineNs = 30'000'000'000;  // per test
 
@@ -1295,7 +1281,7 @@ TEST(AfPacketCollectorNetns, VethPair) {
 }
 
 TEST(AfPacketCollector, OpenNamesCauseWithoutPrivilege) {
-    if (capture_unavailable().empty() && geteuid() == 0) {
+    if (bpfkit::testcapture::capture_unavailable().empty() && geteuid() == 0) {
         // As root: a proc root without tables is the failure to check.
         AfPacketCollectorOptions o;
         o.proc_root = "/nonexistent-proc";

@@ -72,6 +72,21 @@ uint64_t cgroup_id_of(int pid, const std::string &proc_root, const std::string &
 
 }  // namespace
 
+Flow AfPacketCollector::to_flow(const FlowKey &k, const FlowState &st) const {
+    Flow f;
+    f.tgid = st.pid;
+    auto pi = procs_.find(st.pid);
+    f.cgroup_id = pi != procs_.end() ? pi->second.cgroup_id : 0;
+    f.proto = k.proto;
+    f.local = st.local;
+    f.remote = st.remote;
+    f.lport = k.lport;
+    f.rport = k.rport;
+    f.delta = st.delta;
+    f.total = st.total;
+    return f;
+}
+
 AfPacketCollector::AfPacketCollector(AfPacketCollectorOptions opts)
     : opts_(std::move(opts)), map_(procnet::SocketMapOptions{opts_.proc_root, opts_.net_dir}) {}
 
@@ -236,18 +251,7 @@ void AfPacketCollector::lookup(const FlowKey &k, FlowState &st) {
     }
     if (st.pid != 0 && !st.delta.empty()) {
         // The socket changed hands: the old owner keeps what it moved.
-        Flow f;
-        f.tgid = st.pid;
-        auto pi = procs_.find(st.pid);
-        f.cgroup_id = pi != procs_.end() ? pi->second.cgroup_id : 0;
-        f.proto = k.proto;
-        f.local = st.local;
-        f.remote = st.remote;
-        f.lport = k.lport;
-        f.rport = k.rport;
-        f.delta = st.delta;
-        f.total = st.total;
-        retired_.push_back(f);
+        retired_.push_back(to_flow(k, st));
         st.delta = {};
     }
     st.total = {};
@@ -376,18 +380,7 @@ Snapshot AfPacketCollector::read(double interval_s) {
     unattributed_ = {};
     for (auto &[k, st] : flows_) {
         if (!st.delta.empty()) {
-            Flow f;
-            f.tgid = st.pid;
-            auto pi = procs_.find(st.pid);
-            f.cgroup_id = pi != procs_.end() ? pi->second.cgroup_id : 0;
-            f.proto = k.proto;
-            f.local = st.local;
-            f.remote = st.remote;
-            f.lport = k.lport;
-            f.rport = k.rport;
-            f.delta = st.delta;
-            f.total = st.total;
-            s.flows.push_back(f);
+            s.flows.push_back(to_flow(k, st));
             pids.insert(st.pid);
         }
         if (!st.pending.empty()) {

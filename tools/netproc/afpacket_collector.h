@@ -158,6 +158,8 @@ class AfPacketCollector {
         Counters delta, total, pending;
     };
     int64_t now_ns() const;
+    // A flow's counters as the Snapshot reports them.
+    Flow to_flow(const FlowKey &k, const FlowState &st) const;
     bool refresh(int64_t now_ns, bool force);
     bool want_refresh(int64_t now_ns);
     void resolve_unsettled();
