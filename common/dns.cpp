@@ -78,6 +78,19 @@ void clear_decoded(Record &rec) {
     rec.svc_params.clear();
 }
 
+// A list of (u16 key, u16 length, value) entries filling [p, end), as SVCB
+// parameters and EDNS options are; false when an entry runs past the end.
+template <class F>
+bool read_tlvs(const ByteReader &r, uint32_t p, uint32_t end, F each) {
+    while (p < end) {
+        if (!ByteReader::fits(p, 4, end)) return false;
+        uint16_t l = r.u16(p + 2);
+        if (!ByteReader::fits(p + 4, l, end)) return false;
+        each(r.u16(p), r.p + p + 4, l);
+        p += 4 + l;
+    }
+    return true;
+}
 // Decodes the RDATA at [off, off + len) (inside the message) of a known type.
 Error decode_rdata(const ByteReader &r, uint32_t off, uint32_t len, Record &rec) {
     const uint32_t end = off + len;
@@ -140,17 +153,13 @@ Error decode_rdata(const ByteReader &r, uint32_t off, uint32_t len, Record &rec)
             rec.priority = r.u16(off);
             e = read_rdata_name(r, off + 2, end, rec.target, next);
             if (e != Error::Ok) return e;
-            for (uint32_t p = next; p < end;) {
-                if (!ByteReader::fits(p, 4, end)) return Error::BadRdata;
-                uint16_t l = r.u16(p + 2);
-                if (!ByteReader::fits(p + 4, l, end)) return Error::BadRdata;
-                SvcParam sp;
-                sp.key = r.u16(p);
-                sp.value.assign(r.p + p + 4, r.p + p + 4 + l);
-                rec.svc_params.push_back(std::move(sp));
-                p += 4 + l;
-            }
-            return Error::Ok;
+            return read_tlvs(
+                       r, next, end,
+                       [&](uint16_t key, const uint8_t *v, uint16_t l) {
+                           rec.svc_params.push_back(SvcParam{key, std::vector<uint8_t>(v, v + l)});
+                       })
+                       ? Error::Ok
+                       : Error::BadRdata;
         default:
             return Error::Ok;
     }
@@ -190,17 +199,12 @@ Error decode_opt(const ByteReader &r, const Record &rec, Message &m) {
     ed.do_bit = (rec.ttl & 0x8000) != 0;
     m.rcode = static_cast<uint16_t>((static_cast<uint16_t>(ed.ext_rcode) << 4) | (m.rcode & 0xf));
     const uint32_t end = rec.rdata_offset + static_cast<uint32_t>(rec.rdata.size());
-    for (uint32_t p = rec.rdata_offset; p < end;) {
-        if (!ByteReader::fits(p, 4, end)) return Error::BadOpt;
-        uint16_t l = r.u16(p + 2);
-        if (!ByteReader::fits(p + 4, l, end)) return Error::BadOpt;
-        EdnsOption o;
-        o.code = r.u16(p);
-        o.data.assign(r.p + p + 4, r.p + p + 4 + l);
-        ed.options.push_back(std::move(o));
-        p += 4 + l;
-    }
-    return Error::Ok;
+    return read_tlvs(r, rec.rdata_offset, end,
+                     [&](uint16_t code, const uint8_t *v, uint16_t l) {
+                         ed.options.push_back(EdnsOption{code, std::vector<uint8_t>(v, v + l)});
+                     })
+               ? Error::Ok
+               : Error::BadOpt;
 }
 
 char ascii_lower(char c) {
