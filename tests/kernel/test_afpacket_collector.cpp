@@ -10,6 +10,8 @@
 // are gone when the test ends; every transfer is bounded in bytes and time.
 #include <gtest/gtest.h>
 
+#include "../common/tempdir.h"
+
 #include "../common/capture.h"
 
 #include <arpa/inet.h>
@@ -98,20 +100,10 @@ struct FakeSocket {
 
 class FakeProc {
   public:
-    FakeProc() {
-        char tmpl[] = "/tmp/bpfkit-apc-XXXXXX";
-        const char *d = mkdtemp(tmpl);
-        EXPECT_NE(d, nullptr);
-        root_ = d != nullptr ? d : "/nonexistent";
+    FakeProc() : dir_("bpfkit-apc"), root_(dir_.path()) {
         fs::create_directories(root_ + "/net");
         sockets({});
     }
-    ~FakeProc() {
-        std::error_code ec;
-        fs::remove_all(root_, ec);
-    }
-    FakeProc(const FakeProc &) = delete;
-    FakeProc &operator=(const FakeProc &) = delete;
     const std::string &root() const { return root_; }
 
     // Rewrites the four tables.
@@ -150,6 +142,7 @@ class FakeProc {
     void exit(int pid) { fs::remove_all(root_ + "/" + std::to_string(pid)); }
 
   private:
+    bpfkit::testfs::TempDir dir_;
     std::string root_;
 };
 

@@ -4,6 +4,8 @@
 // sockets of this process.
 #include <gtest/gtest.h>
 
+#include "../common/tempdir.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -48,19 +50,9 @@ IpAddr ip(const char *text) {
 // their fd links are made by the tests.
 class FakeProc {
   public:
-    FakeProc() {
-        char tmpl[] = "/tmp/bpfkit-procnet-XXXXXX";
-        const char *d = mkdtemp(tmpl);
-        EXPECT_NE(d, nullptr);
-        root_ = d != nullptr ? d : "/nonexistent";
+    FakeProc() : dir_("bpfkit-procnet"), root_(dir_.path()) {
         fs::create_directory_symlink(kData + "/net", root_ + "/net");
     }
-    ~FakeProc() {
-        std::error_code ec;
-        fs::remove_all(root_, ec);
-    }
-    FakeProc(const FakeProc &) = delete;
-    FakeProc &operator=(const FakeProc &) = delete;
 
     const std::string &root() const { return root_; }
 
@@ -101,6 +93,7 @@ class FakeProc {
     }
 
   private:
+    bpfkit::testfs::TempDir dir_;
     std::string root_;
 };
 
