@@ -531,9 +531,15 @@ void emit_proto_check(Asm &a, bool tcp, bool udp, Asm::Label ok, Asm::Label reje
     a.ja(reject);
 }
 
+// Accepts if the 16-bit value in A is one of the ports.
+void emit_port_match(Asm &a, std::span<const uint16_t> ports, Asm::Label accept) {
+    for (uint16_t port : ports)
+        a.jump(BPF_JEQ, port, accept);
+}
+
 // IPv4 header at `base`: protocol, not a non-first fragment, then either port.
-void emit_v4_ports(Asm &a, uint32_t base, uint16_t port, bool tcp, bool udp, Asm::Label accept,
-                   Asm::Label reject) {
+void emit_v4_ports(Asm &a, uint32_t base, std::span<const uint16_t> ports, bool tcp, bool udp,
+                   Asm::Label accept, Asm::Label reject) {
     Asm::Label proto_ok = a.label();
     a.stmt(BPF_LD | BPF_B | BPF_ABS, base + 9);
     emit_proto_check(a, tcp, udp, proto_ok, reject);
@@ -542,23 +548,23 @@ void emit_v4_ports(Asm &a, uint32_t base, uint16_t port, bool tcp, bool udp, Asm
     a.jump(BPF_JSET, 0x1fff, reject);         // fragment offset != 0
     a.stmt(BPF_LDX | BPF_B | BPF_MSH, base);  // X = IHL * 4
     a.stmt(BPF_LD | BPF_H | BPF_IND, base);   // source port
-    a.jump(BPF_JEQ, port, accept);
+    emit_port_match(a, ports, accept);
     a.stmt(BPF_LD | BPF_H | BPF_IND, base + 2);  // destination port
-    a.jump(BPF_JEQ, port, accept);
+    emit_port_match(a, ports, accept);
     a.ja(reject);
 }
 
 // IPv6 header at `base`, TCP/UDP directly after it.
-void emit_v6_ports(Asm &a, uint32_t base, uint16_t port, bool tcp, bool udp, Asm::Label accept,
-                   Asm::Label reject) {
+void emit_v6_ports(Asm &a, uint32_t base, std::span<const uint16_t> ports, bool tcp, bool udp,
+                   Asm::Label accept, Asm::Label reject) {
     Asm::Label proto_ok = a.label();
     a.stmt(BPF_LD | BPF_B | BPF_ABS, base + 6);
     emit_proto_check(a, tcp, udp, proto_ok, reject);
     a.bind(proto_ok);
     a.stmt(BPF_LD | BPF_H | BPF_ABS, base + 40);
-    a.jump(BPF_JEQ, port, accept);
+    emit_port_match(a, ports, accept);
     a.stmt(BPF_LD | BPF_H | BPF_ABS, base + 42);
-    a.jump(BPF_JEQ, port, accept);
+    emit_port_match(a, ports, accept);
     a.ja(reject);
 }
 
@@ -580,23 +586,27 @@ std::vector<sock_filter> ip_any() {
 }
 
 std::vector<sock_filter> l4_port(uint16_t port, bool tcp, bool udp) {
-    if (!tcp && !udp) return Asm::reject_all();
+    return l4_ports(std::span<const uint16_t>(&port, 1), tcp, udp);
+}
+
+std::vector<sock_filter> l4_ports(std::span<const uint16_t> ports, bool tcp, bool udp) {
+    if ((!tcp && !udp) || ports.empty() || ports.size() > kMaxFilterPorts) return Asm::reject_all();
     Asm a;
     Asm::Label accept = a.label(), reject = a.label();
     L3Targets t{a.label(), a.label(), a.label(), a.label(), a.label(), a.label()};
     emit_dispatch(a, t, reject);
     a.bind(t.v4_eth);
-    emit_v4_ports(a, ETH_HLEN, port, tcp, udp, accept, reject);
+    emit_v4_ports(a, ETH_HLEN, ports, tcp, udp, accept, reject);
     a.bind(t.v6_eth);
-    emit_v6_ports(a, ETH_HLEN, port, tcp, udp, accept, reject);
+    emit_v6_ports(a, ETH_HLEN, ports, tcp, udp, accept, reject);
     a.bind(t.v4_vlan);
-    emit_v4_ports(a, ETH_HLEN + 4, port, tcp, udp, accept, reject);
+    emit_v4_ports(a, ETH_HLEN + 4, ports, tcp, udp, accept, reject);
     a.bind(t.v6_vlan);
-    emit_v6_ports(a, ETH_HLEN + 4, port, tcp, udp, accept, reject);
+    emit_v6_ports(a, ETH_HLEN + 4, ports, tcp, udp, accept, reject);
     a.bind(t.v4_raw);
-    emit_v4_ports(a, 0, port, tcp, udp, accept, reject);
+    emit_v4_ports(a, 0, ports, tcp, udp, accept, reject);
     a.bind(t.v6_raw);
-    emit_v6_ports(a, 0, port, tcp, udp, accept, reject);
+    emit_v6_ports(a, 0, ports, tcp, udp, accept, reject);
     emit_ends(a, accept, reject);
     return a.finish();
 }

@@ -127,6 +127,10 @@ std::vector<sock_filter> ip_any();
 // headers).  With tcp and udp both false the program rejects everything.
 std::vector<sock_filter> l4_port(uint16_t port, bool tcp, bool udp);
 
+// As l4_port, for any of up to kMaxFilterPorts ports (more, or none, reject everything).
+inline constexpr size_t kMaxFilterPorts = 16;
+std::vector<sock_filter> l4_ports(std::span<const uint16_t> ports, bool tcp, bool udp);
+
 }  // namespace cbpf
 
 }  // namespace bpfkit

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "ladder.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -139,6 +143,62 @@ std::string setcap_line(const ModeSpec &mode, const std::string &binary) {
     }
     if (caps.empty()) return "";
     return "setcap " + caps + "+ep " + binary;
+}
+
+std::vector<ToolOption> ladder_options(const LadderSpec &spec, std::string &mode,
+                                       std::string &family) {
+    std::vector<std::string> rungs;
+    for (const auto &m : spec.modes)
+        if (m.family == "ebpf") rungs.push_back(m.name);
+    std::string bar, words;
+    for (size_t i = 0; i < rungs.size(); i++) {
+        bar += (i ? "|" : "") + rungs[i];
+        words += (i == 0 ? "" : i + 1 == rungs.size() ? " or " : ", ") + rungs[i];
+    }
+    // The strings live as long as the process: ToolOption keeps char pointers.
+    static std::vector<std::unique_ptr<std::string>> keep;
+    keep.push_back(std::make_unique<std::string>(bar));
+    const char *arg_name = keep.back()->c_str();
+    std::vector<ToolOption> opts;
+    opts.push_back(ToolOption{"capture-mode", 0, true, "auto|ebpf|afpacket",
+                              "force a family of modes (default auto)",
+                              [&family](const char *arg, std::string &err) {
+                                  std::string v = arg;
+                                  if (v != "auto" && v != "ebpf" && v != "afpacket") {
+                                      err = "expected auto, ebpf or afpacket";
+                                      return false;
+                                  }
+                                  family = v == "auto" ? "" : v;
+                                  return true;
+                              }});
+    opts.push_back(ToolOption{"hooks", 0, true, arg_name, "force one eBPF rung",
+                              [&mode, rungs, words](const char *arg, std::string &err) {
+                                  if (std::find(rungs.begin(), rungs.end(), arg) == rungs.end()) {
+                                      err = "expected " + words;
+                                      return false;
+                                  }
+                                  mode = arg;
+                                  return true;
+                              }});
+    opts.push_back(
+        ToolOption{"btf", 0, true, "FILE",
+                   "kernel BTF to use instead of /sys/kernel/btf/vmlinux (also BPFKIT_BTF)",
+                   [](const char *arg, std::string &) {
+                       set_open_options(OpenOptions{arg});
+                       return true;
+                   }});
+    return opts;
+}
+
+int try_afpacket_socket(std::string &detail) {
+    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        int err = errno;
+        detail = "socket(AF_PACKET)";
+        return -err;
+    }
+    close(s);
+    return 0;
 }
 
 namespace {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernel_features.h"
+#include "options.h"
 
 namespace bpfkit {
 
@@ -63,6 +64,17 @@ struct LadderRequest {
     std::string mode;
     std::string family;
 };
+
+// The options of a tool with a ladder, for its OptionParser:
+//   --capture-mode auto|ebpf|afpacket  the family ("" for auto) into `family`;
+//   --hooks RUNG                       one of the ladder's eBPF modes into `mode`;
+//   --btf FILE                         kernel BTF for the skeletons (set_open_options).
+std::vector<ToolOption> ladder_options(const LadderSpec &spec, std::string &mode,
+                                       std::string &family);
+
+// The real action of an AF_PACKET mode: can this process open an AF_PACKET
+// socket? 0 or -errno.
+int try_afpacket_socket(std::string &detail);
 
 // Loads and attaches one mode for real; the skeleton-backed one is below.
 class ModeTrier {

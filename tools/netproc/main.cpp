@@ -31,6 +31,7 @@
 #include "netproc_view.h"
 #include "remote_names.h"
 #include "options.h"
+#include "privileges.h"
 #include "text.h"
 
 using namespace bpfkit;
@@ -40,13 +41,11 @@ namespace {
 
 struct Options {
     CommonOptions common;
-    std::string capture_mode = "auto";
     bool connections = false;
     bool lines = false;
     std::string prometheus;
     std::set<uint16_t> ports;
     bool v4_only = false, v6_only = false, tcp_only = false, udp_only = false;
-    std::string btf;
     uint64_t cgroup_id = 0;
     uint32_t max_flows = 0;
 };
@@ -73,54 +72,10 @@ bool want(const Options &o, const Flow &f, const std::string &comm) {
     return true;
 }
 
-// Keeps only the capabilities in `keep` that are held now (effective and
-// permitted); after attach, reading maps through their fds needs none on
-// recent kernels; matching frames to processes in afpacket mode reads other
-// users' /proc/PID/fd, which needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE.
-void keep_only(const std::vector<cap_value_t> &keep) {
-    cap_t now = cap_get_proc();
-    cap_t next = cap_init();
-    if (now && next) {
-        std::vector<cap_value_t> held;
-        for (cap_value_t c : keep) {
-            cap_flag_value_t v = CAP_CLEAR;
-            if (cap_get_flag(now, c, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET) held.push_back(c);
-        }
-        if (!held.empty()) {
-            cap_set_flag(next, CAP_EFFECTIVE, static_cast<int>(held.size()), held.data(), CAP_SET);
-            cap_set_flag(next, CAP_PERMITTED, static_cast<int>(held.size()), held.data(), CAP_SET);
-        }
-        if (cap_set_proc(next) != 0) log::info("could not drop capabilities: %s", strerror(errno));
-    }
-    if (now) cap_free(now);
-    if (next) cap_free(next);
-}
-
-// eBPF modes: drop everything, unless this kernel wants CAP_BPF (or
-// CAP_SYS_ADMIN) for every bpf() call while unprivileged BPF is disabled
-// (kernels before about 5.19): then keep just that, or the maps go unread.
+// eBPF modes: drop everything (CAP_BPF stays only where the kernel checks it
+// on every bpf() call, or the counters go unread).
 void drop_capabilities_ebpf(const EbpfCollector &c) {
-    keep_only({CAP_BPF, CAP_SYS_ADMIN});
-    cap_t caps = cap_get_proc();
-    if (!caps) return;
-    cap_value_t both[] = {CAP_BPF, CAP_SYS_ADMIN};
-    cap_set_flag(caps, CAP_EFFECTIVE, 2, both, CAP_CLEAR);
-    cap_set_proc(caps);
-    if (c.probe_read() == 0) {
-        keep_only({});
-    } else {
-        // Back to effective from permitted, and only the one that works.
-        cap_value_t bpf[] = {CAP_BPF};
-        cap_set_flag(caps, CAP_EFFECTIVE, 1, bpf, CAP_SET);
-        cap_set_proc(caps);
-        if (c.probe_read() == 0) {
-            keep_only({CAP_BPF});
-        } else {
-            keep_only({CAP_BPF, CAP_SYS_ADMIN});
-        }
-        log::info("this kernel checks CAP_BPF on every bpf() call: kept it to read the counters");
-    }
-    cap_free(caps);
+    drop_capabilities_after_bpf([&] { return c.probe_read(); });
 }
 
 // Writes a file atomically: a temporary file in the same directory, then rename.
@@ -185,27 +140,9 @@ int main(int argc, char **argv) {
                                   return true;
                               }});
     };
-    parser.add(ToolOption{"capture-mode", 0, true, "auto|ebpf|afpacket",
-                          "force a family of modes (default auto)",
-                          [&](const char *arg, std::string &err) {
-                              std::string v = arg;
-                              if (v != "auto" && v != "ebpf" && v != "afpacket") {
-                                  err = "expected auto, ebpf or afpacket";
-                                  return false;
-                              }
-                              o.capture_mode = v;
-                              return true;
-                          }});
-    parser.add(ToolOption{"hooks", 0, true, "fentry|kprobe|tracepoint", "force one eBPF rung",
-                          [&](const char *arg, std::string &err) {
-                              std::string v = arg;
-                              if (v != "fentry" && v != "kprobe" && v != "tracepoint") {
-                                  err = "expected fentry, kprobe or tracepoint";
-                                  return false;
-                              }
-                              o.common.mode = v;
-                              return true;
-                          }});
+    std::string family;
+    for (auto &opt : ladder_options(ladder(), o.common.mode, family))
+        parser.add(std::move(opt));
     flag("connections", 0, "one row per connection instead of per process", o.connections);
     flag("lines", 0, "plain lines even on a terminal (no refreshing screen)", o.lines);
     parser.add(ToolOption{"prometheus", 0, true, "FILE",
@@ -241,12 +178,6 @@ int main(int argc, char **argv) {
             o.max_flows = static_cast<uint32_t>(v);
             return true;
         }});
-    parser.add(ToolOption{"btf", 0, true, "FILE",
-                          "kernel BTF to use instead of /sys/kernel/btf/vmlinux (also BPFKIT_BTF)",
-                          [&](const char *arg, std::string &) {
-                              o.btf = arg;
-                              return true;
-                          }});
     if (auto code = parser.parse(argc, argv, o.common)) return *code;
     log::init(argv[0], o.common.verbose);
 
@@ -263,7 +194,6 @@ int main(int argc, char **argv) {
                                       strerror(errno) + ")");
         o.cgroup_id = st.st_ino;  // a cgroup v2 directory's inode number is its cgroup id
     }
-    if (!o.btf.empty()) set_open_options(OpenOptions{o.btf});
     if (!o.prometheus.empty()) {
         std::string err;
         if (write_atomic(o.prometheus, "", err)) {
@@ -276,7 +206,7 @@ int main(int argc, char **argv) {
     }
 
     const LadderSpec &spec = ladder();
-    LadderRequest req{o.common.mode, o.capture_mode == "auto" ? "" : o.capture_mode};
+    LadderRequest req{o.common.mode, family};
     if (std::string e = check_request(spec, req); !e.empty()) return parser.usage_error(e);
     KernelFilter kfilter;
     if (o.common.pids.size() == 1) kfilter.tgid = static_cast<uint32_t>(o.common.pids[0]);
@@ -315,7 +245,9 @@ int main(int argc, char **argv) {
         }
         read_snapshot = [&](double s) { return afpacket->read(s); };
         layer = "frame";
-        keep_only({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
+        // matching frames to processes reads other users' /proc/PID/fd, which
+        // needs CAP_DAC_READ_SEARCH and CAP_SYS_PTRACE.
+        keep_only_capabilities({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
     }
 
     // Waits for frames (afpacket mode) and DNS answers; the AF_PACKET

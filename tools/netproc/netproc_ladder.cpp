@@ -17,17 +17,6 @@ namespace bpfkit::netproc {
 
 namespace {
 
-int try_afpacket(std::string &detail) {
-    int s = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (s < 0) {
-        int err = errno;
-        detail = "socket(AF_PACKET)";
-        return -err;
-    }
-    close(s);
-    return 0;
-}
-
 // The number of arguments a kernel function takes, from kernel BTF; 0 if
 // unknown. recvmsg lost its "noblock" argument in 5.19.
 unsigned func_nargs(const btf *b, const char *name) {
@@ -115,7 +104,7 @@ const LadderSpec &ladder() {
                      "AF_PACKET capture matched to processes through /proc; counts frames",
                      {},
                      {Feature::CapNetRaw, Feature::AfPacket},
-                     try_afpacket,
+                     try_afpacket_socket,
                      "an AF_PACKET socket (CAP_NET_RAW)"});
         return s;
     }();
