@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// dnssnoop: every DNS query and answer on this host, its latency, and the
+// process that asked.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/capability.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "dns.h"
+#include "dnssnoop.h"
+#include "dnssnoop.skel.h"
+#include "dnssnoop_capture.h"
+#include "dnssnoop_ladder.h"
+#include "dnssnoop_output.h"
+#include "dnssnoop_procs.h"
+#include "dnssnoop_tracker.h"
+#include "kernel_features.h"
+#include "ladder.h"
+#include "log.h"
+#include "loop.h"
+#include "options.h"
+#include "privileges.h"
+
+using namespace bpfkit;
+using namespace bpfkit::dnssnoop;
+
+namespace {
+
+constexpr uint16_t kDotPort = 853;
+
+struct Options {
+    CommonOptions common;
+    std::vector<std::string> names;
+    std::set<uint16_t> qtypes;
+    std::set<uint16_t> rcodes;
+    std::vector<uint16_t> ports;
+    double timeout_s = 5.0;
+    bool queries = false;
+    bool summary = false;
+};
+
+std::optional<uint16_t> parse_rcode(const std::string &s) {
+    long v;
+    if (parse_positive_long(s, 4095, v)) return static_cast<uint16_t>(v);
+    if (s == "0") return 0;
+    std::string up = s;
+    for (auto &c : up)
+        c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    for (uint16_t r = 0; r < 4096; r++)
+        if (dns::rcode_name(r) == up) return r;
+    return std::nullopt;
+}
+
+std::optional<uint16_t> parse_qtype(const std::string &s) {
+    long v;
+    if (parse_positive_long(s, 65535, v)) return static_cast<uint16_t>(v);
+    return dns::type_from_name(s);
+}
+
+// Whether a record passes the filters (the pid, comm, name, type and rcode asked for).
+bool wanted(const Options &o, const Event &e) {
+    if (!o.common.pids.empty()) {
+        if (!e.owner.known) return false;
+        if (std::find(o.common.pids.begin(), o.common.pids.end(), static_cast<int>(e.owner.pid)) ==
+            o.common.pids.end())
+            return false;
+    }
+    if (!o.common.comms.empty()) {
+        if (!e.owner.known) return false;
+        if (std::find(o.common.comms.begin(), o.common.comms.end(), e.owner.comm) ==
+            o.common.comms.end())
+            return false;
+    }
+    const bool dns_filters = !o.names.empty() || !o.qtypes.empty() || !o.rcodes.empty();
+    if (!dns_filters) return true;
+    if (e.kind == EventKind::Malformed || e.kind == EventKind::Dot) return false;
+    const dns::Message *m = e.query ? &*e.query : e.response ? &*e.response : nullptr;
+    const dns::Question *q = m && !m->questions.empty() ? &m->questions.front() : nullptr;
+    if (!o.names.empty()) {
+        if (!q) return false;
+        std::string name = q->name.presentation();
+        bool any = false;
+        for (const auto &n : o.names)
+            any |= name_has_suffix(name, n);
+        if (!any) return false;
+    }
+    if (!o.qtypes.empty() && (!q || !o.qtypes.count(q->type))) return false;
+    if (!o.rcodes.empty()) {
+        if (!e.response || !o.rcodes.count(e.response->rcode)) return false;
+    }
+    return true;
+}
+
+// The capabilities the modes asked for lack, as "CAP_BPF, CAP_PERFMON, ...".
+std::string missing_caps(const LadderSpec &spec, const LadderRequest &req) {
+    std::vector<std::string> miss;
+    for (const auto &m : spec.modes) {
+        if (!req.mode.empty() && m.name != req.mode) continue;
+        if (!req.family.empty() && m.family != req.family) continue;
+        for (Feature f : m.needs) {
+            if (std::string(feature_group(f)) != "capability") continue;
+            if (!system_features().get(f).no()) continue;
+            std::string n = feature_name(f);
+            if (std::find(miss.begin(), miss.end(), n) == miss.end()) miss.push_back(n);
+        }
+    }
+    std::string s;
+    for (const auto &n : miss)
+        s += (s.empty() ? "" : ", ") + n;
+    return s;
+}
+
+std::string self_path(const char *argv0) {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0) return argv0;
+    return std::string(buf, static_cast<size_t>(n));
+}
+
+}  // namespace
+
+int main(int argc, char **argv) {
+    Options o;
+    ToolInfo info{
+        "dnssnoop", "[OPTIONS]",
+        "Every DNS query and answer on this host, its latency, and the process that asked.",
+        "Modes, best first: fentry, kprobe, cgroup (eBPF: DNS packets copied by cgroup_skb on\n"
+        "the root cgroup, the process named in the kernel where its socket sends) and afpacket\n"
+        "(AF_PACKET capture, processes from /proc). Port 853 (DNS over TLS) is always watched:\n"
+        "its connections are shown, their content is not decoded.\n"
+        "\n"
+        "Exit status: 0 ok; 1 runtime failure; 2 usage error, missing privileges, or no mode\n"
+        "can run here (bpfcheck says why).\n"
+        "\n"
+        "See dnssnoop(8)."};
+    OptionParser parser(info,
+                        kHelp | kVersion | kVerbose | kJson | kCount | kDuration | kPid | kComm);
+    parser.describe(kCount, "stop after N transaction lines (answers and timeouts)", "N");
+    parser.describe(kPid, "only queries of these processes (tgid; repeatable, comma-separated)",
+                    "PID");
+    auto flag = [&](const char *name, const char *help, bool &target) {
+        parser.add(
+            ToolOption{name, 0, false, nullptr, help, [&target](const char *, std::string &) {
+                           target = true;
+                           return true;
+                       }});
+    };
+    parser.add(ToolOption{"name", 0, true, "SUFFIX",
+                          "only names ending in SUFFIX, at a label boundary (repeatable)",
+                          [&](const char *arg, std::string &err) {
+                              if (!*arg) {
+                                  err = "expected a domain name";
+                                  return false;
+                              }
+                              o.names.push_back(arg);
+                              return true;
+                          }});
+    parser.add(ToolOption{"qtype", 0, true, "TYPE",
+                          "only this query type: a name (A, AAAA, TYPE65) or a number (repeatable)",
+                          [&](const char *arg, std::string &err) {
+                              auto t = parse_qtype(arg);
+                              if (!t) {
+                                  err = "expected a type name like AAAA, or a number";
+                                  return false;
+                              }
+                              o.qtypes.insert(*t);
+                              return true;
+                          }});
+    parser.add(ToolOption{"rcode", 0, true, "RCODE",
+                          "only answers with this rcode: NOERROR, NXDOMAIN, SERVFAIL, ... or a "
+                          "number (repeatable)",
+                          [&](const char *arg, std::string &err) {
+                              auto r = parse_rcode(arg);
+                              if (!r) {
+                                  err = "expected an rcode name like NXDOMAIN, or a number";
+                                  return false;
+                              }
+                              o.rcodes.insert(*r);
+                              return true;
+                          }});
+    parser.add(ToolOption{"port", 0, true, "PORT",
+                          "watch this server port for DNS (repeatable; default 53)",
+                          [&](const char *arg, std::string &err) {
+                              long v;
+                              if (!parse_positive_long(arg, 65535, v)) {
+                                  err = "expected a port number 1-65535";
+                                  return false;
+                              }
+                              if (v == kDotPort) {
+                                  err = "853 is DNS over TLS, always watched (not decoded)";
+                                  return false;
+                              }
+                              auto p = static_cast<uint16_t>(v);
+                              if (std::find(o.ports.begin(), o.ports.end(), p) == o.ports.end())
+                                  o.ports.push_back(p);
+                              return true;
+                          }});
+    parser.add(ToolOption{"timeout", 0, true, "SECS",
+                          "report a query unanswered after this long as a timeout (default 5)",
+                          [&](const char *arg, std::string &err) {
+                              if (!parse_seconds(arg, false, o.timeout_s) || o.timeout_s > 3600) {
+                                  err = "expected seconds, from 0.001 to 3600";
+                                  return false;
+                              }
+                              if (o.timeout_s < 0.001) {
+                                  err = "expected seconds, from 0.001 to 3600";
+                                  return false;
+                              }
+                              return true;
+                          }});
+    flag("queries", "also print each query as it leaves", o.queries);
+    flag("summary", "at exit, print top names, top processes, rcodes and latency percentiles",
+         o.summary);
+    std::string family;
+    for (auto &opt : ladder_options(ladder(), o.common.mode, family))
+        parser.add(std::move(opt));
+    if (auto code = parser.parse(argc, argv, o.common)) return *code;
+    log::init(argv[0], o.common.verbose);
+    if (o.ports.empty()) o.ports.push_back(53);
+    if (o.ports.size() > DNSSNOOP_MAX_PORTS - 1)
+        return parser.usage_error("at most " + std::to_string(DNSSNOOP_MAX_PORTS - 1) +
+                                  " --port values");
+
+    // Watched: the DNS ports, and DoT.
+    std::vector<uint16_t> watch = o.ports;
+    watch.push_back(kDotPort);
+
+    const LadderSpec &spec = ladder();
+    LadderRequest req{o.common.mode, family};
+    if (std::string e = check_request(spec, req); !e.empty()) return parser.usage_error(e);
+    KernelConfig kc;
+    kc.ports = watch;
+    kc.snap_len = DNSSNOOP_SNAP_MAX;
+    EventTransport transport = EventTransport::Ringbuf;
+    auto trier = make_trier(kc, &transport);
+    LadderResult result = climb(spec, req, *trier, system_features());
+    std::vector<std::string> why = describe(spec, result);
+    if (!result.ok()) {
+        std::string caps = missing_caps(spec, req);
+        if (!caps.empty()) {
+            log::error("missing %s: run as root, or grant them: %s", caps.c_str(),
+                       setcap_line(*spec.find("cgroup"), self_path(argv[0])).c_str());
+            for (const auto &l : why)
+                log::info("%s", l.c_str());
+            return 2;
+        }
+        log::error("cannot run on this kernel:");
+        for (const auto &l : why)
+            fprintf(stderr, "  %s\n", l.c_str());
+        log::hint("bpfcheck -t dnssnoop says the same with the fixes");
+        return 2;
+    }
+    const ModeSpec &mode = spec.modes[static_cast<size_t>(result.chosen)];
+
+    OutputContext ctx;
+    ctx.mode = mode.name;
+    ctx.wall_offset_ns = wall_offset_ns();
+
+    RunStats run;
+    Summary summary;
+    bool write_failed = false;
+    std::string out;  // written after each batch
+    auto emit_line = [&](std::string line) {
+        out += line;
+        if (out.back() != '\n') out += '\n';
+    };
+    auto flush = [&]() {
+        if (out.empty() || write_failed) return;
+        if (fwrite(out.data(), 1, out.size(), stdout) != out.size() || fflush(stdout) != 0)
+            write_failed = true;
+        out.clear();
+    };
+
+    ProcResolver procs;
+    TrackerOptions topts;
+    topts.ports = o.ports;
+    topts.dot_port = kDotPort;
+    topts.timeout_ns = static_cast<uint64_t>(std::llround(o.timeout_s * 1e9));
+    long printed = 0;
+    Tracker tracker(
+        topts,
+        [&](Event &&e) {
+            if (e.kind == EventKind::Query && !o.queries) return;
+            if (!wanted(o, e)) return;
+            if (o.common.count > 0 && printed >= o.common.count) return;
+            switch (e.kind) {
+                case EventKind::Answer:
+                    ++run.transactions;
+                    run.retransmits += e.retransmits;
+                    ++printed;
+                    break;
+                case EventKind::Timeout:
+                    ++run.timeouts;
+                    run.retransmits += e.retransmits;
+                    ++printed;
+                    break;
+                case EventKind::Unmatched:
+                    ++run.unmatched;
+                    break;
+                default:
+                    break;
+            }
+            if (o.summary) summary.add(e);
+            emit_line(o.common.json ? json_event(e, ctx) : text_event(e, ctx));
+            if (o.common.count > 0 && printed >= o.common.count) request_stop();
+        },
+        [&](Owner &ow, uint8_t proto, const Endpoint &client, const Endpoint &server) {
+            procs.resolve(ow, proto, client, server);
+        });
+
+    std::unique_ptr<EbpfCapture> ebpf;
+    std::unique_ptr<AfPacketCapture> afp;
+    auto handle = [&](const CapturedPacket &p) { tracker.packet(p); };
+    if (mode.family == "ebpf") {
+        ebpf = std::make_unique<EbpfCapture>();
+        if (int err =
+                ebpf->open(static_cast<dnssnoop_bpf *>(trier->skeleton()), transport, handle)) {
+            log::error("cannot read the events: %s", strerror(-err));
+            return 1;
+        }
+        // Matching sockets to processes from /proc (sockets opened before
+        // the start) reads other users' /proc/PID/fd.
+        drop_capabilities_after_bpf([&] { return ebpf->probe_read(); },
+                                    {CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
+    } else {
+        trier->release();
+        afp = std::make_unique<AfPacketCapture>();
+        std::string err;
+        if (int e = afp->open(watch, &err)) {
+            log::error("%s", err.c_str());
+            return e == EPERM || e == EACCES ? 2 : 1;
+        }
+        keep_only_capabilities({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
+    }
+
+    // Said only now that capture has begun: "mode:" means running.
+    {
+        std::string refused;
+        for (const auto &a : result.attempts) {
+            if (a.ok) continue;
+            refused += (refused.empty() ? "" : "; ") + a.mode + ": " +
+                       (a.skipped ? "" : "refused: ") + a.reason;
+        }
+        if (refused.empty()) refused = result.best() ? "the best mode" : "as asked";
+        fprintf(stderr, "dnssnoop: mode: %s (%s)\n", mode.name.c_str(), refused.c_str());
+        for (size_t i = 1; i < why.size(); i++)
+            log::info("%s", why[i].c_str());
+        fflush(stderr);
+    }
+    if (!o.common.json) {
+        emit_line(text_header(ctx));
+        flush();
+    }
+
+    install_stop_handlers();
+    LoopOptions lo;
+    lo.interval_s = 0.1;  // timeouts are looked for this often
+    lo.duration_s = o.common.duration_s;
+    int rc = run_loop(
+        lo,
+        [&](int ms) -> int {
+            int r = ebpf ? ebpf->poll(ms) : afp->poll(ms, handle);
+            flush();
+            return r;
+        },
+        [&](bool) {
+            tracker.sweep(mono_now_ns());
+            flush();
+            return write_failed ? 1 : 0;
+        });
+
+    // The end: pending queries whose timeout passed were reported by the
+    // last sweep; then what was lost, and the summary.
+    const TrackerStats &ts = tracker.stats();
+    run.malformed = ts.malformed;
+    run.pending_evicted = ts.pending_evicted;
+    run.tcp_gaps = ts.tcp_gaps;
+    if (ebpf) {
+        KernelStats k = ebpf->stats();
+        run.ring_drops = k.ring_drops;
+        run.truncated = k.truncated;
+        run.no_owner = k.no_owner;
+    } else {
+        AfPacketStats a = afp->stats();
+        run.ring_drops = a.drops;
+        run.truncated = ts.truncated;
+        run.no_owner = procs.misses();
+    }
+    const uint64_t now = mono_now_ns();
+    if (o.summary) emit_line(o.common.json ? summary.json(ctx, now) : summary.text());
+    emit_line(o.common.json ? json_stats(run, ctx, now) : text_stats(run));
+    flush();
+    log::info("%llu packets, %llu DNS messages, %llu left pending, %llu /proc lookups",
+              static_cast<unsigned long long>(ts.packets),
+              static_cast<unsigned long long>(ts.messages),
+              static_cast<unsigned long long>(tracker.pending()),
+              static_cast<unsigned long long>(procs.lookups()));
+    if (write_failed) {
+        log::error("cannot write output: %s", strerror(errno));
+        return 1;
+    }
+    if (rc < 0) {
+        log::error("reading the events failed: %s", strerror(-rc));
+        return 1;
+    }
+    return rc ? 1 : 0;
+}
