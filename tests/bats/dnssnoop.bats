@@ -327,6 +327,20 @@ rig_lo() {
 	done
 }
 
+@test "--name matches whole labels: bpfkit.test keeps www.bpfkit.test, kit.test does not" {
+	for suffix in bpfkit.test kit.test www.bpfkit.test; do
+		start_dnssnoop --name "$suffix"
+		rig_lo c.out --comm dns-name "www.$ZONE/A" "txt.$ZONE/TXT"
+		stop_dnssnoop
+		n=$(events answer | jq -c --arg c "$LO_CLI" 'select(.client == $c)' | wc -l)
+		case $suffix in
+		bpfkit.test) [ "$n" -eq 2 ] ;;
+		kit.test) [ "$n" -eq 0 ] ;;
+		www.bpfkit.test) [ "$n" -eq 1 ] ;;
+		esac
+	done
+}
+
 @test "--queries shows each query once, before its answer" {
 	start_dnssnoop --queries
 	rig_lo c.out --comm dns-q "www.$ZONE/A" "nx.$ZONE/AAAA"
