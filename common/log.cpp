@@ -35,9 +35,21 @@ bool memcg_accounting() {
 }
 
 int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
+    // Whole, however long: a verifier log comes as one message of many KiB,
+    // and its end says why the program was refused.
+    va_list again;
+    va_copy(again, ap);
     char buf[4096];
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    std::string line(buf);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    std::string line;
+    if (n >= static_cast<int>(sizeof(buf))) {
+        line.resize(static_cast<size_t>(n) + 1);
+        vsnprintf(line.data(), line.size(), fmt, again);
+        line.resize(static_cast<size_t>(n));
+    } else {
+        line = n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    }
+    va_end(again);
     if (is_memlock_hint(line) && memcg_accounting()) return 0;
     if (g_capture) g_capture->append(line);
     int need = level == LIBBPF_DEBUG ? 2 : 1;
