@@ -11,6 +11,9 @@
 #define DNSSNOOP_MAX_PORTS 8
 /* At most this many bytes of each packet (from its IP header) are copied. */
 #define DNSSNOOP_SNAP_MAX 4096
+/* User space is woken once this much is waiting in the ring buffer; it also
+ * reads every 100 ms without being woken. */
+#define DNSSNOOP_WAKE_BYTES (256 * 1024)
 
 /* The process behind a socket, noted in its context when it sends (or
  * connects) to a watched port. */

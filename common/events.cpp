@@ -53,6 +53,13 @@ int EventSink::poll(int timeout_ms) {
     return handled_;
 }
 
+int EventSink::consume() {
+    handled_ = 0;
+    int rc = rb_ ? ring_buffer__consume(rb_) : pb_ ? perf_buffer__consume(pb_) : -EINVAL;
+    if (rc < 0) return rc;
+    return handled_;
+}
+
 int EventSink::on_ringbuf(void *ctx, void *data, size_t size) {
     auto *self = static_cast<EventSink *>(ctx);
     self->handled_++;

@@ -38,6 +38,10 @@ class EventSink {
     // Waits up to timeout_ms, hands every waiting event to the handler;
     // returns the number handled or -errno (-EINTR when a signal came).
     int poll(int timeout_ms);
+    // Hands every waiting event to the handler without waiting (for
+    // producers that do not wake the reader for each event); the number
+    // handled or -errno.
+    int consume();
     // Events the kernel could not deliver to a perf buffer because it was
     // full (ring buffer drops are counted by the BPF programs themselves).
     uint64_t lost() const { return lost_; }

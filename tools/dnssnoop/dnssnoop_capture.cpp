@@ -71,8 +71,12 @@ int EbpfCapture::open(dnssnoop_bpf *skel, EventTransport transport, PacketHandle
 }
 
 int EbpfCapture::poll(int timeout_ms) {
+    // The programs wake the reader only when much is waiting: read what is
+    // there once the wait is over.
     int n = sink_.poll(timeout_ms);
-    return n < 0 ? n : 0;
+    if (n < 0 && n != -EINTR) return n;
+    int m = sink_.consume();
+    return m < 0 ? m : 0;
 }
 
 int EbpfCapture::probe_read() const {

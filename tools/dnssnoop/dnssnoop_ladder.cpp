@@ -94,17 +94,16 @@ const LadderSpec &ladder() {
              Feature::Cgroup2, Feature::CgroupSkb},
             {},
             "kprobes on udp_sendmsg, udpv6_sendmsg and tcp_sendmsg"});
-        s.modes.push_back(ModeSpec{
-            "cgroup",
-            "ebpf",
-            "cgroup connect/sendmsg hooks name the process; cgroup_skb copies DNS packets",
-            with_capture({"dnssnoop_connect4", "dnssnoop_connect6", "dnssnoop_sendmsg4",
-                          "dnssnoop_sendmsg6"}),
-            {Feature::CapBpf, Feature::CapPerfmon, Feature::CapNetAdmin, Feature::Cgroup2,
-             Feature::CgroupSkb},
-            {},
-            "cgroup sock_addr programs (connect4/6, sendmsg4/6) that may read the current task "
-            "(Linux 6.0 and later)"});
+        s.modes.push_back(
+            ModeSpec{"cgroup",
+                     "ebpf",
+                     "cgroup connect/sendmsg hooks name the process; cgroup_skb copies DNS packets",
+                     with_capture({"dnssnoop_connect4", "dnssnoop_connect6", "dnssnoop_sendmsg4",
+                                   "dnssnoop_sendmsg6"}),
+                     {Feature::CapBpf, Feature::CapPerfmon, Feature::CapNetAdmin, Feature::Cgroup2,
+                      Feature::CgroupSkb},
+                     {},
+                     "cgroup sock_addr programs (connect4/6, sendmsg4/6) on the cgroup2 root"});
         s.modes.push_back(
             ModeSpec{"afpacket",
                      "afpacket",

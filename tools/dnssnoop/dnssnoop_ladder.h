@@ -17,7 +17,7 @@ const LadderSpec &ladder();
 
 struct KernelConfig {
     std::vector<uint16_t> ports = {53, 853};  // watched ports, at most DNSSNOOP_MAX_PORTS
-    uint32_t snap_len = 1500;                 // bytes copied per packet, from the IP header
+    uint32_t snap_len = 4096;                 // bytes copied per packet, from the IP header
 };
 
 // Opens dnssnoop's skeleton for each rung with the ports set, and attaches

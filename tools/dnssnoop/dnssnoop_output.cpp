@@ -18,41 +18,7 @@ std::string proto_name(uint8_t proto) {
 }
 
 std::string answer_data(const dns::Record &r) {
-    if (r.decoded) {
-        switch (r.type) {
-            case dns::kTypeA:
-            case dns::kTypeAaaa:
-                if (r.addr) return r.addr->str();
-                break;
-            case dns::kTypeTxt:
-            case dns::kTypeSpf: {
-                std::string s;
-                for (size_t i = 0; i < r.txt.size(); i++)
-                    s += (i ? " " : "") + r.txt[i];
-                return s;
-            }
-            case dns::kTypeCname:
-            case dns::kTypeDname:
-            case dns::kTypePtr:
-            case dns::kTypeNs:
-            case dns::kTypeMx:
-            case dns::kTypeSrv:
-            case dns::kTypeSoa:
-            case dns::kTypeSvcb:
-            case dns::kTypeHttps:
-                return r.rdata_presentation();
-            default:
-                break;
-        }
-    }
-    static const char hex[] = "0123456789abcdef";
-    std::string s;
-    s.reserve(r.rdata.size() * 2);
-    for (uint8_t b : r.rdata) {
-        s.push_back(hex[b >> 4]);
-        s.push_back(hex[b & 0xf]);
-    }
-    return s;
+    return r.rdata_presentation();
 }
 
 std::string wall_time(const OutputContext &ctx, uint64_t mono_ns) {
@@ -162,12 +128,6 @@ void flags_fields(JsonWriter &w, const dns::Message &m) {
     }
 }
 
-size_t additional_count(const dns::Message &m) {
-    return static_cast<size_t>(
-        std::count_if(m.additional.begin(), m.additional.end(),
-                      [](const dns::Record &r) { return r.type != dns::kTypeOpt; }));
-}
-
 void answers_field(JsonWriter &w, const dns::Message &m) {
     w.key("answers").begin_array();
     for (const dns::Record &r : m.answers) {
@@ -219,7 +179,7 @@ std::string json_event(const Event &e, const OutputContext &ctx) {
             if (e.kind == EventKind::Query) break;
             if (e.kind != EventKind::Timeout) answers_field(w, *e.response);
             w.kv("authority", m ? m->authority.size() : 0)
-                .kv("additional", m ? additional_count(*m) : 0)
+                .kv("additional", m ? m->additional.size() : 0)
                 .kv("retransmits", e.retransmits);
             if (e.kind == EventKind::Timeout) w.kv("timeout_us", e.timeout_ns / 1000);
             if (e.truncated) w.kv("truncated", true);
@@ -232,7 +192,7 @@ std::string json_event(const Event &e, const OutputContext &ctx) {
 
 std::string text_header(const OutputContext &ctx) {
     char cols[160];
-    snprintf(cols, sizeof(cols), "# %-15s %7s %-15s %-22s %-5s %-6s %-30s %-9s %11s %s", "TIME",
+    snprintf(cols, sizeof(cols), "%-15s %7s %-15s %-22s %-5s %-6s %-30s %-9s %11s %s", "TIME",
              "PID", "COMM", "SERVER", "PROTO", "QTYPE", "QNAME", "RCODE", "LATENCY", "ANSWERS");
     return std::string("# dnssnoop ") + BPFKIT_VERSION + ", mode " + ctx.mode + "\n" + cols + "\n";
 }

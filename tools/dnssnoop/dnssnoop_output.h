@@ -19,10 +19,11 @@ struct OutputContext {
     int64_t wall_offset_ns = 0;  // CLOCK_REALTIME - CLOCK_MONOTONIC
 };
 
-// The record data as dnssnoop shows it: the address for A/AAAA, the target
-// for CNAME/DNAME/PTR/NS, "pref name" for MX, the text for TXT/SPF (strings
-// joined by a space, unquoted), "prio weight port target" for SRV, the
-// presentation form for SOA and SVCB/HTTPS, lowercase hex otherwise.
+// The record data as dnssnoop shows it: RFC 1035 presentation form without
+// trailing dots (the address for A/AAAA, the target for CNAME/PTR/NS, "pref
+// name" for MX, the quoted strings for TXT, "prio weight port target" for
+// SRV, SOA's seven fields, "prio target key=value..." for SVCB/HTTPS), and
+// RFC 3597's "\# LEN HEX" for other types.
 std::string answer_data(const dns::Record &r);
 
 // "udp", "tcp".
@@ -33,7 +34,7 @@ std::string wall_time(const OutputContext &ctx, uint64_t mono_ns);
 
 std::string json_event(const Event &e, const OutputContext &ctx);
 
-// "# dnssnoop 0.1.0, mode cgroup" and the column names (a comment too).
+// "# dnssnoop 0.1.0, mode cgroup" and the line of column names.
 std::string text_header(const OutputContext &ctx);
 // TIME PID COMM SERVER PROTO QTYPE QNAME RCODE LATENCY ANSWERS.
 std::string text_event(const Event &e, const OutputContext &ctx);

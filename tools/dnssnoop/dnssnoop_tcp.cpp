@@ -21,15 +21,15 @@ void TcpStream::gap() {
 
 void TcpStream::take(uint32_t seq, std::span<const uint8_t> payload, uint32_t wire_len,
                      const OnMessage &on_message) {
-    const int32_t behind = -seq_diff(seq, next_);  // bytes of it before next_ (>= 0)
+    if (seq_diff(seq, next_) > 0) return;  // not its turn yet (the caller holds it)
+    const uint32_t behind = next_ - seq;   // bytes of it before next_, seen already
     const uint32_t end = seq + wire_len;
-    if (behind < 0) return;
-    if (static_cast<uint32_t>(behind) >= wire_len) {
+    if (behind >= wire_len) {
         stats_.duplicate_bytes += wire_len;
         return;
     }
-    stats_.duplicate_bytes += static_cast<uint32_t>(behind);
-    const size_t skip = static_cast<size_t>(behind);
+    stats_.duplicate_bytes += behind;
+    const size_t skip = behind;
     if (skip < payload.size()) {
         auto fresh = payload.subspan(skip);
         framer_.feed(fresh, [&](std::span<const uint8_t> m) {

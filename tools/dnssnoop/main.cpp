@@ -3,6 +3,7 @@
 // process that asked.
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/capability.h>
 #include <unistd.h>
 
@@ -225,12 +226,35 @@ int main(int argc, char **argv) {
     std::string family;
     for (auto &opt : ladder_options(ladder(), o.common.mode, family))
         parser.add(std::move(opt));
-    if (auto code = parser.parse(argc, argv, o.common)) return *code;
+    // A usage error is one line: what is wrong, and the pointer to --help.
+    auto usage_error = [](const std::string &msg) {
+        fprintf(stderr, "dnssnoop: %s (see dnssnoop --help)\n", msg.c_str());
+        return 2;
+    };
+    {
+        char *buf = nullptr;
+        size_t len = 0;
+        FILE *mem = open_memstream(&buf, &len);
+        if (mem) parser.set_streams(stdout, mem);
+        std::optional<int> code = parser.parse(argc, argv, o.common);
+        if (mem) fclose(mem);
+        std::string err = buf ? std::string(buf, len) : "";
+        free(buf);
+        if (code) {
+            if (*code == 0) return 0;
+            std::string first = err.substr(0, err.find('\n'));
+            const std::string prefix = "dnssnoop: ";
+            if (first.compare(0, prefix.size(), prefix) == 0) first.erase(0, prefix.size());
+            return usage_error(first);
+        }
+    }
     log::init(argv[0], o.common.verbose);
     if (o.ports.empty()) o.ports.push_back(53);
     if (o.ports.size() > DNSSNOOP_MAX_PORTS - 1)
-        return parser.usage_error("at most " + std::to_string(DNSSNOOP_MAX_PORTS - 1) +
-                                  " --port values");
+        return usage_error("at most " + std::to_string(DNSSNOOP_MAX_PORTS - 1) + " --port values");
+    for (int pid : o.common.pids)
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            return usage_error("-p " + std::to_string(pid) + ": no such process");
 
     // Watched: the DNS ports, and DoT.
     std::vector<uint16_t> watch = o.ports;
@@ -238,7 +262,7 @@ int main(int argc, char **argv) {
 
     const LadderSpec &spec = ladder();
     LadderRequest req{o.common.mode, family};
-    if (std::string e = check_request(spec, req); !e.empty()) return parser.usage_error(e);
+    if (std::string e = check_request(spec, req); !e.empty()) return usage_error(e);
     KernelConfig kc;
     kc.ports = watch;
     kc.snap_len = DNSSNOOP_SNAP_MAX;
