@@ -16,13 +16,6 @@ namespace {
 
 constexpr size_t kReadBuf = 256 * 1024;
 
-struct Fd {
-    int fd = -1;
-    ~Fd() {
-        if (fd >= 0) close(fd);
-    }
-};
-
 // Prints the client's line; on failure the line carries the error and the
 // counts of what did move before it.
 void print_client(const char *proto, const std::string &comm, const Endpoint &local,

@@ -20,6 +20,30 @@ void throw_errno(const std::string &what, int err) {
     throw NetError(what + ": " + std::strerror(err));
 }
 
+Fd &Fd::operator=(Fd &&o) noexcept {
+    if (this != &o) {
+        if (fd >= 0) close(fd);
+        fd = o.fd;
+        o.fd = -1;
+    }
+    return *this;
+}
+
+Fd::~Fd() {
+    if (fd >= 0) close(fd);
+}
+
+void write_ready_file(const std::string &path, const std::string &json_line) {
+    std::string tmp = path + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "w");
+    if (!f) throw_errno("ready file " + tmp, errno);
+    std::string line = json_line + "\n";
+    bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
+        throw_errno("ready file " + path, errno);
+}
+
 // ---- addresses -------------------------------------------------------------
 
 uint16_t Endpoint::port() const {

@@ -129,14 +129,7 @@ void Server::write_ready_file() {
         seen[l.udp] = true;
         j.u(l.udp ? "udp_port" : "tcp_port", l.local.port());
     }
-    std::string tmp = path + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "w");
-    if (!f) throw_errno("ready file " + tmp, errno);
-    std::string line = j.line() + "\n";
-    bool ok = std::fwrite(line.data(), 1, line.size(), f) == line.size();
-    ok = std::fclose(f) == 0 && ok;
-    if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0)
-        throw_errno("ready file " + path, errno);
+    tg::write_ready_file(path, j.line());
 }
 
 void Server::accept_all(size_t li) {

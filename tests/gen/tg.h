@@ -140,6 +140,21 @@ void connect_nb(int fd, const Endpoint &to, const Deadline &dl);
 int make_socket(int family, int type);  // non-blocking, close-on-exec
 void set_bufs(int fd, int bytes);       // SO_{SND,RCV}BUFFORCE, falls back to the plain ones
 
+// A file descriptor closed with its owner.
+struct Fd {
+    int fd = -1;
+    Fd() = default;
+    explicit Fd(int f) : fd(f) {}
+    Fd(Fd &&o) noexcept : fd(o.fd) { o.fd = -1; }
+    Fd &operator=(Fd &&o) noexcept;
+    Fd(const Fd &) = delete;
+    Fd &operator=(const Fd &) = delete;
+    ~Fd();
+};
+
+// Writes one JSON line to path atomically (a temporary file, then rename).
+void write_ready_file(const std::string &path, const std::string &json_line);
+
 // A constant byte pattern to send from.
 const char *pattern();
 inline constexpr size_t kPatternSize = 256 * 1024;
@@ -149,5 +164,7 @@ int run_tcp_bulk(int argc, char **argv);
 int run_udp(int argc, char **argv);
 int run_short_lived(int argc, char **argv);
 int run_child(int argc, char **argv);
+int run_dns_serve(int argc, char **argv);
+int run_dns_query(int argc, char **argv);
 
 }  // namespace tg

@@ -39,6 +39,16 @@ Commands:
       allowed, each connection runs under SCHED_FIFO (--no-rt: never) so a
       busy machine does not stretch it.
 
+  dns-serve --listen ADDR:PORT [--answer IPV4] [--drop SUFFIX] [--nx SUFFIX]
+        [--ready-file FILE]
+      A tiny DNS responder on UDP and TCP (PORT 0 picks one): A queries get
+      one A record (10.9.9.9 unless --answer), other types none; names ending
+      in --nx get NXDOMAIN, in --drop no answer. Runs until --timeout (exit 0).
+  dns-query --to ADDR:PORT [--tcp] [--wait-ms MS] [--linger-ms MS] --name NAME...
+      One query per --name (NAME, or NAME/AAAA), each on a socket of its own
+      (UDP) or all on one connection (--tcp); one line per query with pid,
+      tid, comm, ports, id, rcode ("" when no answer came within --wait-ms).
+
 Every command takes:
   --comm NAME      process name (PR_SET_NAME, 1-15 bytes) set before any traffic
   --timeout S      hard limit in seconds (default 30); past it the run exits 1
@@ -72,6 +82,8 @@ int main(int argc, char **argv) {
         if (cmd == "udp") return run_udp(argc, argv);
         if (cmd == "short-lived") return run_short_lived(argc, argv);
         if (cmd == "__child") return run_child(argc, argv);
+        if (cmd == "dns-serve") return run_dns_serve(argc, argv);
+        if (cmd == "dns-query") return run_dns_query(argc, argv);
         throw UsageError("unknown sub-command '" + std::string(cmd) + "' (try --help)");
     } catch (const UsageError &e) {
         std::fprintf(stderr, "%s: %s\n", kProg, e.what());
