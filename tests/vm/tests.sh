@@ -22,6 +22,10 @@
 #   $REPORT, $REPORT_RC   bpfcheck --json output and exit status
 #   feature NAME     the JSON record of one bpfcheck feature
 #   tool_row TOOL    the JSON record of one bpfcheck tool row
+#   wait_for SECS CMD...  polls CMD every 10 ms for at most SECS; true once it succeeds
+#   dead PID         true once PID is gone
+#   bg_start TOOL OUT ARGS..., bg_stop   a tool in the background until it says
+#                    "TOOL: mode: ", and its stop by SIGINT (BG_PID, BG_RC)
 #   explain_bpfcheck ARGS...  bpfcheck -v ARGS: libbpf's and the verifier's words
 #                    to the TAP (the end of each log) and the console (all)
 # jq is there.
@@ -69,6 +73,37 @@ feature() { jq -c --arg n "$1" 'select(.type=="feature" and .name==$n)' "$REPORT
 tool_row() { jq -c --arg t "$1" 'select(.type=="tool" and .tool==$t)' "$REPORT" 2>/dev/null; }
 
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
+# Polls CMD every 10 ms for at most $1 seconds; true once it succeeds.
+wait_for() { # seconds cmd...
+	local _wn=$(($1 * 100))
+	shift
+	while [ "$_wn" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.01
+		_wn=$((_wn - 1))
+	done
+	"$@"
+}
+dead() { ! kill -0 "$1" 2>/dev/null; }
+# A tool of $BIN in the background, stdout to $2.jsonl and stderr to $2.err;
+# true once its stderr has a line "TOOL: mode: ..." (capture has begun).
+# Sets BG_PID.
+bg_start() { # tool out-prefix tool-args...
+	BG_TOOL=$1 BG_OUT=$2
+	shift 2
+	"$BIN/$BG_TOOL" "$@" >"$BG_OUT.jsonl" 2>"$BG_OUT.err" &
+	BG_PID=$!
+	wait_for 30 bg_started
+	grep -q "^$BG_TOOL: mode: " "$BG_OUT.err"
+}
+bg_started() { grep -q "^$BG_TOOL: mode: " "$BG_OUT.err" || dead "$BG_PID"; }
+# SIGINT to it, KILL after 20 s; sets BG_RC (137 when KILLed).
+bg_stop() {
+	kill -INT "$BG_PID" 2>/dev/null
+	wait_for 20 dead "$BG_PID" || kill -KILL "$BG_PID" 2>/dev/null
+	wait "$BG_PID"
+	BG_RC=$?
+}
 
 export REPORT=/tmp/bpfcheck.jsonl REPORT_RC
 t0=$(uptime_s)

@@ -12,38 +12,23 @@ MB=1048576
 
 # --- helpers -----------------------------------------------------------------
 
-# Polls CMD every 10 ms for at most $1 seconds; true once it succeeds.
-wait_for() { # seconds cmd...
-	local _wn=$(($1 * 100))
-	shift
-	while [ "$_wn" -gt 0 ]; do
-		"$@" && return 0
-		sleep 0.01
-		_wn=$((_wn - 1))
-	done
-	"$@"
-}
-dead() { ! kill -0 "$1" 2>/dev/null; }
 
 # netproc in the background, JSON lines in $NPOUT.jsonl and stderr in
 # $NPOUT.err; returns once -v said "netproc: mode: " (counting has begun).
 np_start() { # name netproc-args...
 	NPOUT=$WORK/$1
 	shift
-	"$NP" --json --interval 1 -v "$@" >"$NPOUT.jsonl" 2>"$NPOUT.err" &
-	NP_PID=$!
-	wait_for 30 np_started
-	grep -q '^netproc: mode: ' "$NPOUT.err"
+	bg_start netproc "$NPOUT" --json --interval 1 -v "$@"
+	_rc=$?
+	NP_PID=$BG_PID
+	return $_rc
 }
-np_started() { grep -q '^netproc: mode: ' "$NPOUT.err" || dead "$NP_PID"; }
 
 # SIGINT: netproc prints what came in since its last interval and exits 0.
 # Sets NP_RC (KILLed after 20 s: 137).
 np_stop() {
-	kill -INT "$NP_PID" 2>/dev/null
-	wait_for 20 dead "$NP_PID" || kill -KILL "$NP_PID" 2>/dev/null
-	wait "$NP_PID"
-	NP_RC=$?
+	bg_stop
+	NP_RC=$BG_RC
 }
 
 # A trafficgen server for one scenario, so that its pid and its ground truth
