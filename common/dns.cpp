@@ -813,6 +813,31 @@ void TcpFramer::reset() {
     skip_ = 0;
 }
 
+bool TcpFramer::lose(size_t n, const std::function<void(std::span<const uint8_t>)> &on_partial) {
+    if (n == 0) return true;
+    if (skip_ > 0) {
+        // Inside a message too long to keep: the loss eats into what was to be skipped.
+        const size_t k = std::min(skip_, n);
+        skip_ -= k;  // never fed, so not counted as discarded
+        if (k == n) return true;
+        reset();
+        return false;
+    }
+    if (buf_.size() < 2) {
+        // Lost where a length prefix was (or is) being read: out of step.
+        reset();
+        return false;
+    }
+    const size_t len = (size_t{buf_[0]} << 8) | buf_[1];
+    const size_t missing = len + 2 - buf_.size();
+    if (buf_.size() > 2) on_partial(std::span<const uint8_t>(buf_).subspan(2));
+    discarded_ += buf_.size();
+    buf_.clear();
+    if (n > missing) return false;
+    skip_ = missing - n;  // the rest of this message, still to come
+    return true;
+}
+
 // ---- NameCache ----
 
 size_t NameCache::AddrHash::operator()(const pkt::IpAddr &a) const {

@@ -208,6 +208,13 @@ class TcpFramer {
     size_t buffered() const { return buf_.size(); }
     // Forgets a partial message (counted as discarded); the next byte fed starts a length prefix.
     void reset();
+    // n bytes of the stream, at this point, were never seen (a capture cut a segment short).
+    // A message begun and not finished goes to on_partial as far as it came (its first bytes,
+    // without the prefix; counted as discarded), and when the lost bytes end inside it,
+    // framing goes on after it.  Returns false when the framer cannot know where the next
+    // message starts (the loss reached past a message, or into a length prefix): it then
+    // starts afresh at the next byte fed, as after reset().
+    bool lose(size_t n, const std::function<void(std::span<const uint8_t>)> &on_partial);
 
   private:
     size_t max_message_;

@@ -185,6 +185,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         Framed split = frame(in, cut1, cut2, max_message);
         check(whole.messages == split.messages);
         check(whole.discarded == split.discarded && whole.buffered == split.buffered);
+        // A loss of input-chosen length at the first cut: what was begun comes out partial,
+        // nothing stays buffered, and every byte fed is still delivered, discarded or buffered.
+        {
+            TcpFramer f(max_message);
+            uint64_t delivered = 0, fed = 0;
+            auto on = [&](std::span<const uint8_t> msg) { delivered += msg.size() + 2; };
+            f.feed(in.subspan(0, cut1), on);
+            fed += cut1;
+            const size_t lost = size > 2 ? data[2] * 3u : 1;
+            f.lose(lost, [&](std::span<const uint8_t> part) {
+                check(!part.empty() && part.size() < 0xffff);
+            });
+            if (lost > 0) check(f.buffered() == 0);
+            f.feed(in.subspan(cut2), on);
+            fed += size - cut2;
+            check(delivered + f.discarded() + f.buffered() == fed);
+        }
         for (const std::vector<uint8_t> &msg : split.messages) {
             Message tm;
             Error te = parse(msg, tm);

@@ -173,10 +173,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size > 0) {
         std::vector<Bytes> whole, cut;
         TcpStream a, b;
-        a.segment(0, true, {}, 0, [](std::span<const uint8_t>) {});
-        a.segment(1, false, std::span<const uint8_t>(data, size), static_cast<uint32_t>(size),
-                  [&](std::span<const uint8_t> m) { whole.emplace_back(m.begin(), m.end()); });
-        b.segment(0, true, {}, 0, [](std::span<const uint8_t>) {});
+        a.segment(0, true, {}, 0, [](std::span<const uint8_t>, bool) {});
+        a.segment(
+            1, false, std::span<const uint8_t>(data, size), static_cast<uint32_t>(size),
+            [&](std::span<const uint8_t> m, bool) { whole.emplace_back(m.begin(), m.end()); });
+        b.segment(0, true, {}, 0, [](std::span<const uint8_t>, bool) {});
         const size_t k = 1 + data[0] % 7;  // pieces
         std::vector<std::pair<size_t, size_t>> pieces;
         for (size_t j = 0; j < k; j++)
@@ -188,7 +189,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 auto [from, to] = pieces[j];
                 b.segment(static_cast<uint32_t>(1 + from), false,
                           std::span<const uint8_t>(data + from, to - from),
-                          static_cast<uint32_t>(to - from), [&](std::span<const uint8_t> m) {
+                          static_cast<uint32_t>(to - from), [&](std::span<const uint8_t> m, bool) {
                               cut.emplace_back(m.begin(), m.end());
                           });
             }

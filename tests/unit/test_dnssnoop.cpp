@@ -135,9 +135,13 @@ struct Rig {
 struct StreamRig {
     TcpStream s;
     std::vector<Bytes> got;
+    std::vector<bool> cut;
     void seg(uint32_t seq, const Bytes &b, bool syn = false, uint32_t wire = 0) {
         s.segment(seq, syn, b, wire ? wire : static_cast<uint32_t>(b.size()),
-                  [&](std::span<const uint8_t> m) { got.emplace_back(m.begin(), m.end()); });
+                  [&](std::span<const uint8_t> m, bool c) {
+                      got.emplace_back(m.begin(), m.end());
+                      cut.push_back(c);
+                  });
     }
 };
 
@@ -206,15 +210,49 @@ TEST(DnssnoopTcpStream, JoinedMidConnectionStartsAtTheFirstSegment) {
     ASSERT_EQ(r.got.size(), 1u);
 }
 
-TEST(DnssnoopTcpStream, ACutSegmentIsAGapAndFramingGoesOnAfterIt) {
+TEST(DnssnoopTcpStream, ACutMessageIsDeliveredAsFarAsItCameAndFramingGoesOn) {
     Bytes big = with_length(query(1, "cut.example")), next = with_length(query(2, "next.example"));
     StreamRig r;
     r.seg(0, {}, true);
-    // Captured 6 of its bytes only: the message is lost, the stream resumes after it.
-    r.seg(1, Bytes(big.begin(), big.begin() + 6), false, static_cast<uint32_t>(big.size()));
+    // Only 16 of its bytes captured: the message so far, marked cut; the next one whole.
+    r.seg(1, Bytes(big.begin(), big.begin() + 16), false, static_cast<uint32_t>(big.size()));
     r.seg(static_cast<uint32_t>(1 + big.size()), next);
-    ASSERT_EQ(r.got.size(), 1u);
-    EXPECT_EQ(r.got[0], query(2, "next.example"));
+    ASSERT_EQ(r.got.size(), 2u);
+    EXPECT_TRUE(r.cut[0]);
+    EXPECT_EQ(r.got[0], Bytes(big.begin() + 2, big.begin() + 16));
+    EXPECT_FALSE(r.cut[1]);
+    EXPECT_EQ(r.got[1], query(2, "next.example"));
+    EXPECT_EQ(r.s.stats().gaps, 0u);
+    EXPECT_EQ(r.s.stats().cut, 1u);
+}
+
+TEST(DnssnoopTcpStream, ACutThatEndsInsideAMessageKeepsFraming) {
+    // One segment holds a whole message and the start of a long one; the
+    // capture keeps the first and 10 bytes of the second; the second's rest
+    // comes in the next segment, then a third message.
+    Bytes a = with_length(query(1, "a.example")), b = with_length(query(2, "bbbbbbbbbbbb.example"));
+    Bytes c = with_length(query(3, "c.example"));
+    Bytes seg1 = td::cat({a, Bytes(b.begin(), b.begin() + 20)});
+    StreamRig r;
+    r.seg(0, {}, true);
+    r.seg(1, Bytes(seg1.begin(), seg1.begin() + static_cast<long>(a.size()) + 10), false,
+          static_cast<uint32_t>(seg1.size()));
+    r.seg(static_cast<uint32_t>(1 + seg1.size()), td::cat({Bytes(b.begin() + 20, b.end()), c}));
+    ASSERT_EQ(r.got.size(), 3u);
+    EXPECT_FALSE(r.cut[0]);
+    EXPECT_TRUE(r.cut[1]);
+    EXPECT_EQ(r.got[2], query(3, "c.example"));
+    EXPECT_EQ(r.s.stats().gaps, 0u);
+}
+
+TEST(DnssnoopTcpStream, ACutIntoALengthPrefixLosesStep) {
+    Bytes a = with_length(query(1, "a.example")), b = with_length(query(2, "b.example"));
+    Bytes seg1 = td::cat({a, b});
+    StreamRig r;
+    r.seg(0, {}, true);
+    // Cut right after a: b's prefix was never seen.
+    r.seg(1, a, false, static_cast<uint32_t>(seg1.size()));
+    EXPECT_EQ(r.got.size(), 1u);
     EXPECT_EQ(r.s.stats().gaps, 1u);
 }
 

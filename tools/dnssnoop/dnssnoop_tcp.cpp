@@ -34,12 +34,17 @@ void TcpStream::take(uint32_t seq, std::span<const uint8_t> payload, uint32_t wi
         auto fresh = payload.subspan(skip);
         framer_.feed(fresh, [&](std::span<const uint8_t> m) {
             ++stats_.messages;
-            on_message(m);
+            on_message(m, false);
         });
     }
     next_ = end;
     // The capture cut the segment: the rest of its bytes were never seen.
-    if (payload.size() < wire_len) gap();
+    if (payload.size() < wire_len) {
+        ++stats_.cut;
+        const size_t lost = wire_len - std::max<size_t>(payload.size(), skip);
+        if (!framer_.lose(lost, [&](std::span<const uint8_t> m) { on_message(m, true); }))
+            ++stats_.gaps;
+    }
 }
 
 void TcpStream::drain(const OnMessage &on_message) {

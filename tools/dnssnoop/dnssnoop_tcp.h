@@ -20,19 +20,22 @@ class TcpStream {
     static constexpr size_t kMaxHeld = 16;
     static constexpr size_t kMaxHeldBytes = 64 * 1024;
 
-    using OnMessage = std::function<void(std::span<const uint8_t>)>;
+    // A message, and whether the capture cut it (only its first bytes are there).
+    using OnMessage = std::function<void(std::span<const uint8_t>, bool cut)>;
 
     // seq: the segment's sequence number (the SYN's own with syn); payload:
     // the bytes captured; wire_len: the payload's length on the wire (more
     // than payload.size() when the capture cut it). Messages complete in
-    // stream order go to on_message (the span lives during the call only).
+    // stream order go to on_message (the span lives during the call only);
+    // a message the cut fell into goes there too, as far as it came.
     void segment(uint32_t seq, bool syn, std::span<const uint8_t> payload, uint32_t wire_len,
                  const OnMessage &on_message);
 
     struct Stats {
         uint64_t duplicate_bytes = 0;  // seen before (retransmissions, overlaps)
         uint64_t held = 0;             // segments that came before their turn
-        uint64_t gaps = 0;             // places where stream bytes were never seen
+        uint64_t gaps = 0;             // losses after which framing had to start afresh
+        uint64_t cut = 0;              // segments the capture cut short
         uint64_t messages = 0;
     };
     const Stats &stats() const { return stats_; }

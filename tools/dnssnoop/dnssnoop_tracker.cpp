@@ -291,8 +291,8 @@ void Tracker::tcp(const Conn &c, Dir dir, const CapturedPacket &p, const pkt::Pa
     }
     it->second.last_ns = p.ts_ns;
     uint64_t gaps = it->second.stream.stats().gaps;
-    it->second.stream.segment(seq, syn, payload, wire, [&](std::span<const uint8_t> m) {
-        message(c, dir, p.ts_ns, m, false, p.owner);
+    it->second.stream.segment(seq, syn, payload, wire, [&](std::span<const uint8_t> m, bool cut) {
+        message(c, dir, p.ts_ns, m, cut, p.owner);
     });
     stats_.tcp_gaps += it->second.stream.stats().gaps - gaps;
     if (end) {
