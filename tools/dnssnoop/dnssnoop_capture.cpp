@@ -113,7 +113,7 @@ int AfPacketCapture::open(const std::vector<uint16_t> &ports, std::string *err) 
     AfPacketOptions o;
     o.filter = cbpf::l4_ports(ports, true, true);
     o.block_size = 1u << 20;
-    o.block_count = 4;
+    o.block_count = 8;
     o.frame_size = 1u << 16;
     o.block_timeout_ms = 10;
     wall_offset_ns_ = wall_offset_ns();

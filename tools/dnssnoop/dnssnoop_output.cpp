@@ -294,10 +294,24 @@ std::string text_stats(const RunStats &s) {
 
 // ---- summary ----
 
+namespace {
+
+template <class K>
+void count(std::map<K, uint64_t> &m, const K &k) {
+    auto it = m.find(k);
+    if (it != m.end()) {
+        ++it->second;
+    } else if (m.size() < Summary::kMaxKeys) {
+        m.emplace(k, 1);
+    }
+}
+
+}  // namespace
+
 void Summary::add(const Event &e) {
     if (e.kind != EventKind::Answer && e.kind != EventKind::Timeout) return;
-    if (const dns::Question *q = question(e)) names_[q->name.presentation()]++;
-    procs_[Proc{e.owner.known ? e.owner.pid : 0, e.owner.known ? e.owner.comm : ""}]++;
+    if (const dns::Question *q = question(e)) count(names_, q->name.presentation());
+    count(procs_, Proc{e.owner.known ? e.owner.pid : 0, e.owner.known ? e.owner.comm : ""});
     if (e.kind == EventKind::Timeout) {
         ++timeouts_;
         return;

@@ -68,6 +68,9 @@ class Summary {
 
     static constexpr size_t kTop = 10;
     static constexpr size_t kMaxSamples = 1'000'000;
+    // Distinct names and processes counted at most; later ones go uncounted
+    // in the top lists (the totals still count them).
+    static constexpr size_t kMaxKeys = 100'000;
 
   private:
     struct Proc {
