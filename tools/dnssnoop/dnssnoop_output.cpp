@@ -70,10 +70,10 @@ void owner_fields(JsonWriter &w, const Owner &o, bool full) {
             w.key("tid").null();
         }
     }
-    if (o.known) {
+    if (o.known && !o.comm.empty()) {
         w.kv("comm", o.comm);
     } else {
-        w.key("comm").null();
+        w.key("comm").null();  // unknown, or the process was gone before its name was read
     }
     if (!full) return;
     if (o.known && o.uid) {
@@ -201,7 +201,7 @@ std::string text_event(const Event &e, const OutputContext &ctx) {
     std::string time = wall_time(ctx, e.ts_ns);
     time = time.size() > 11 ? time.substr(11, 15) : time;  // HH:MM:SS.uuuuuu
     std::string pid = e.owner.known ? std::to_string(e.owner.pid) : "-";
-    std::string comm = e.owner.known ? text_escape(e.owner.comm) : "-";
+    std::string comm = e.owner.known && !e.owner.comm.empty() ? text_escape(e.owner.comm) : "-";
     std::string server = e.server.addr.str();
     if (e.server.port != 53)
         server = (e.server.addr.family == AF_INET6 ? "[" + server + "]" : server) + ":" +

@@ -27,22 +27,32 @@ constexpr uint64_t kProcTtlNs = 10'000'000'000ull;
 ProcResolver::ProcResolver(std::string proc_root)
     : root_(proc_root), map_(procnet::SocketMapOptions{proc_root, "net"}) {}
 
-std::optional<std::string> ProcResolver::container(uint32_t pid, uint64_t now_ns) {
+const ProcResolver::Proc &ProcResolver::proc(uint32_t pid, uint64_t now_ns) {
     auto it = procs_.find(pid);
-    if (it != procs_.end() && now_ns - it->second.at_ns < kProcTtlNs) return it->second.container;
-    if (procs_.size() > 65536) procs_.clear();
+    if (it != procs_.end() && now_ns - it->second.at_ns < kProcTtlNs) return it->second;
+    if (procs_.size() > 65536) {
+        procs_.clear();
+        it = procs_.end();
+    }
     Proc p;
     p.at_ns = now_ns;
-    if (auto cg = procfs::cgroup_path(static_cast<int>(pid), root_)) {
+    const int ipid = static_cast<int>(pid);
+    if (auto c = procfs::comm(ipid, root_)) {
+        p.comm = *c;
+    } else if (it != procs_.end()) {
+        p.comm = it->second.comm;  // gone since: the name it had
+    }
+    if (auto cg = procfs::cgroup_path(ipid, root_)) {
         procfs::CgroupIdentity id = procfs::classify_cgroup(*cg);
         if (!id.container_id.empty()) {
             p.container = id.container_id;
         } else if (!id.container_name.empty()) {
             p.container = id.container_name;
         }
+    } else if (it != procs_.end()) {
+        p.container = it->second.container;
     }
-    procs_[pid] = p;
-    return p.container;
+    return procs_[pid] = std::move(p);
 }
 
 void ProcResolver::resolve(Owner &o, uint8_t proto, const Endpoint &client,
@@ -68,9 +78,9 @@ void ProcResolver::resolve(Owner &o, uint8_t proto, const Endpoint &client,
         o.known = true;
         o.pid = m->pid;
         o.uid = m->socket.uid;
-        o.comm = procfs::comm(static_cast<int>(m->pid), root_).value_or("");
+        o.comm = proc(o.pid, now).comm;
     }
-    if (!o.container) o.container = container(o.pid, now);
+    if (!o.container) o.container = proc(o.pid, now).container;
 }
 
 }  // namespace bpfkit::dnssnoop

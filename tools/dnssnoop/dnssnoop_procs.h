@@ -25,11 +25,14 @@ class ProcResolver {
     uint64_t refreshes() const { return map_.stats().refreshes; }
 
   private:
+    // What is known of a process, read from /proc at most every kProcTtlNs
+    // (pids are reused), and kept for the moment it is gone.
     struct Proc {
+        std::string comm;
         std::optional<std::string> container;
         uint64_t at_ns = 0;
     };
-    std::optional<std::string> container(uint32_t pid, uint64_t now_ns);
+    const Proc &proc(uint32_t pid, uint64_t now_ns);
 
     std::string root_;
     procnet::SocketMap map_;
