@@ -150,6 +150,7 @@ rig_lo() {
 		rig_lo c.out --comm dns-late-$mode "www.$ZONE/A" "txt.$ZONE/TXT" "nx.$ZONE/A" "$ZONE/MX" "alias.$ZONE/A"
 		kill -CONT "$DS_PID"
 		stop_dnssnoop
+		tail -1 "$BATS_TEST_TMPDIR/ds.jsonl" # its stats, shown if the test fails
 		if [ "$mode" = auto ]; then
 			check --queries "$BATS_TEST_TMPDIR/c.out" --exclusive
 		else
