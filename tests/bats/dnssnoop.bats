@@ -511,14 +511,18 @@ rig_lo() {
 	ip netns exec "$NSA" "$PY" "$RIG" client --server "$B6" --linger 300 --comm dns-afp6 "www.$ZONE/AAAA" >"$BATS_TEST_TMPDIR/u6.out"
 	log_mark ns
 	run_pid dig ip netns exec "$NSA" dig +tries=1 +time=2 @"$B4" "www.$ZONE" A +short
-	ip netns exec "$NSA" getent ahosts "multi.$ZONE"
-	log_since ns >"$BATS_TEST_TMPDIR/short.log"
+	log_since ns >"$BATS_TEST_TMPDIR/dig.log"
+	log_mark ns
+	run_pid getent ip netns exec "$NSA" getent ahosts "multi.$ZONE"
+	log_since ns >"$BATS_TEST_TMPDIR/getent.log"
 	stop_dnssnoop
 	[ "$(jq -r 'select(.event=="stats").mode' "$BATS_TEST_TMPDIR/ds.jsonl")" = afpacket ]
 	check --queries "$BATS_TEST_TMPDIR/u.out" --queries "$BATS_TEST_TMPDIR/t.out" --queries "$BATS_TEST_TMPDIR/u6.out" --exclusive
-	# dig and getent: each of their queries once, with the zone's answers; pid if found
-	[ "$(grep -c 'query\[' "$BATS_TEST_TMPDIR/short.log")" -eq 3 ]
-	check --log "$BATS_TEST_TMPDIR/short.log" --server "$B4" --any-owner
+	# dig and getent: each of their queries once, with the zone's answers; the process if
+	# found (then the right one, with its name), else none
+	[ "$(grep -c 'query\[' "$BATS_TEST_TMPDIR/dig.log" "$BATS_TEST_TMPDIR/getent.log" | awk -F: '{n += $2} END {print n}')" -eq 3 ]
+	check --log "$BATS_TEST_TMPDIR/dig.log" --pid "$(cat "$BATS_TEST_TMPDIR/dig.pid")" --comm-re dig --server "$B4" --any-owner
+	check --log "$BATS_TEST_TMPDIR/getent.log" --pid "$(cat "$BATS_TEST_TMPDIR/getent.pid")" --comm-re getent --server "$B4" --any-owner
 	attributed=$(events answer | jq -c --argjson p "$(cat "$BATS_TEST_TMPDIR/dig.pid")" 'select(.pid == $p)' | wc -l)
 	echo "# afpacket: dig's query attributed to dig: $attributed of 1" >&3
 	[ "$(stat_of ring_drops)" -eq 0 ]

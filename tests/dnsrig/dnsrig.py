@@ -841,11 +841,13 @@ def check(args):
         want_event = "timeout" if q["rcode"] is None else "answer"
         if e["event"] != want_event:
             errs.append(f"event {e['event']} (want {want_event})")
-        if args.any_owner:
-            pass  # the process may be unknown: not checked
-        elif e.get("pid") != q["pid"]:
+        # --any-owner: the process may be unknown (pid null); a pid shown must be right
+        unknown = args.any_owner and e.get("pid") is None
+        if unknown:
+            pass
+        elif q["pid"] is not None and e.get("pid") != q["pid"]:
             errs.append(f"pid {e.get('pid')} (want {q['pid']})")
-        if args.any_owner:
+        if unknown:
             pass
         elif args.comm_re:
             if not re.fullmatch(args.comm_re, str(e.get("comm"))):
@@ -853,7 +855,7 @@ def check(args):
         elif "comm" in q and e.get("comm") != q.get("process_comm", q["comm"]):
             # the process's name (its main thread's), not the sending thread's
             errs.append(f"comm {e.get('comm')!r} (want {q.get('process_comm', q['comm'])!r})")
-        if "uid" in q and not args.any_owner and e.get("uid") != q["uid"]:
+        if "uid" in q and not unknown and e.get("uid") != q["uid"]:
             errs.append(f"uid {e.get('uid')} (want {q['uid']})")
         if args.mode and e.get("mode") != args.mode:
             errs.append(f"mode {e.get('mode')} (want {args.mode})")
@@ -986,7 +988,7 @@ def main():
     k.add_argument("--comm-re", help="comm must match this (else the client's own comm)")
     k.add_argument("--check-tid", action="store_true")
     k.add_argument("--any-owner", action="store_true",
-                   help="do not check pid, comm, uid (a process gone before it could be seen)")
+                   help="the process may be unknown (pid null: gone before it could be seen)")
     k.add_argument("--mode", help="the mode every record must name")
     k.add_argument("--zone", help="zone truth from `zone --truth`")
     k.add_argument("--exclusive", action="store_true",
