@@ -537,9 +537,38 @@ void emit_port_match(Asm &a, std::span<const uint16_t> ports, Asm::Label accept)
         a.jump(BPF_JEQ, port, accept);
 }
 
-// IPv4 header at `base`: protocol, not a non-first fragment, then either port.
-void emit_v4_ports(Asm &a, uint32_t base, std::span<const uint16_t> ports, bool tcp, bool udp,
-                   Asm::Label accept, Asm::Label reject) {
+// Which port a packet must have on the list: either, or by direction (the
+// destination of outgoing packets, the source of the others).
+enum class PortSide { Either, ByDirection };
+
+// The port match on a header whose source port is loaded by `load(0)` and
+// destination port by `load(2)`.
+template <class Load>
+void emit_side_match(Asm &a, std::span<const uint16_t> ports, PortSide side, const Load &load,
+                     Asm::Label accept, Asm::Label reject) {
+    if (side == PortSide::Either) {
+        load(0);
+        emit_port_match(a, ports, accept);
+        load(2);
+        emit_port_match(a, ports, accept);
+        a.ja(reject);
+        return;
+    }
+    Asm::Label out = a.label();
+    a.stmt(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE));
+    a.jump(BPF_JEQ, PACKET_OUTGOING, out);
+    load(0);  // arriving: from a listed port
+    emit_port_match(a, ports, accept);
+    a.ja(reject);
+    a.bind(out);
+    load(2);  // leaving: to a listed port
+    emit_port_match(a, ports, accept);
+    a.ja(reject);
+}
+
+// IPv4 header at `base`: protocol, not a non-first fragment, then the ports.
+void emit_v4_ports(Asm &a, uint32_t base, std::span<const uint16_t> ports, PortSide side, bool tcp,
+                   bool udp, Asm::Label accept, Asm::Label reject) {
     Asm::Label proto_ok = a.label();
     a.stmt(BPF_LD | BPF_B | BPF_ABS, base + 9);
     emit_proto_check(a, tcp, udp, proto_ok, reject);
@@ -547,25 +576,21 @@ void emit_v4_ports(Asm &a, uint32_t base, std::span<const uint16_t> ports, bool 
     a.stmt(BPF_LD | BPF_H | BPF_ABS, base + 6);
     a.jump(BPF_JSET, 0x1fff, reject);         // fragment offset != 0
     a.stmt(BPF_LDX | BPF_B | BPF_MSH, base);  // X = IHL * 4
-    a.stmt(BPF_LD | BPF_H | BPF_IND, base);   // source port
-    emit_port_match(a, ports, accept);
-    a.stmt(BPF_LD | BPF_H | BPF_IND, base + 2);  // destination port
-    emit_port_match(a, ports, accept);
-    a.ja(reject);
+    emit_side_match(
+        a, ports, side, [&](uint32_t off) { a.stmt(BPF_LD | BPF_H | BPF_IND, base + off); }, accept,
+        reject);
 }
 
 // IPv6 header at `base`, TCP/UDP directly after it.
-void emit_v6_ports(Asm &a, uint32_t base, std::span<const uint16_t> ports, bool tcp, bool udp,
-                   Asm::Label accept, Asm::Label reject) {
+void emit_v6_ports(Asm &a, uint32_t base, std::span<const uint16_t> ports, PortSide side, bool tcp,
+                   bool udp, Asm::Label accept, Asm::Label reject) {
     Asm::Label proto_ok = a.label();
     a.stmt(BPF_LD | BPF_B | BPF_ABS, base + 6);
     emit_proto_check(a, tcp, udp, proto_ok, reject);
     a.bind(proto_ok);
-    a.stmt(BPF_LD | BPF_H | BPF_ABS, base + 40);
-    emit_port_match(a, ports, accept);
-    a.stmt(BPF_LD | BPF_H | BPF_ABS, base + 42);
-    emit_port_match(a, ports, accept);
-    a.ja(reject);
+    emit_side_match(
+        a, ports, side, [&](uint32_t off) { a.stmt(BPF_LD | BPF_H | BPF_ABS, base + 40 + off); },
+        accept, reject);
 }
 
 void emit_ends(Asm &a, Asm::Label accept, Asm::Label reject) {
@@ -589,26 +614,40 @@ std::vector<sock_filter> l4_port(uint16_t port, bool tcp, bool udp) {
     return l4_ports(std::span<const uint16_t>(&port, 1), tcp, udp);
 }
 
-std::vector<sock_filter> l4_ports(std::span<const uint16_t> ports, bool tcp, bool udp) {
+namespace {
+
+std::vector<sock_filter> ports_program(std::span<const uint16_t> ports, PortSide side, bool tcp,
+                                       bool udp) {
     if ((!tcp && !udp) || ports.empty() || ports.size() > kMaxFilterPorts) return Asm::reject_all();
     Asm a;
     Asm::Label accept = a.label(), reject = a.label();
     L3Targets t{a.label(), a.label(), a.label(), a.label(), a.label(), a.label()};
     emit_dispatch(a, t, reject);
     a.bind(t.v4_eth);
-    emit_v4_ports(a, ETH_HLEN, ports, tcp, udp, accept, reject);
+    emit_v4_ports(a, ETH_HLEN, ports, side, tcp, udp, accept, reject);
     a.bind(t.v6_eth);
-    emit_v6_ports(a, ETH_HLEN, ports, tcp, udp, accept, reject);
+    emit_v6_ports(a, ETH_HLEN, ports, side, tcp, udp, accept, reject);
     a.bind(t.v4_vlan);
-    emit_v4_ports(a, ETH_HLEN + 4, ports, tcp, udp, accept, reject);
+    emit_v4_ports(a, ETH_HLEN + 4, ports, side, tcp, udp, accept, reject);
     a.bind(t.v6_vlan);
-    emit_v6_ports(a, ETH_HLEN + 4, ports, tcp, udp, accept, reject);
+    emit_v6_ports(a, ETH_HLEN + 4, ports, side, tcp, udp, accept, reject);
     a.bind(t.v4_raw);
-    emit_v4_ports(a, 0, ports, tcp, udp, accept, reject);
+    emit_v4_ports(a, 0, ports, side, tcp, udp, accept, reject);
     a.bind(t.v6_raw);
-    emit_v6_ports(a, 0, ports, tcp, udp, accept, reject);
+    emit_v6_ports(a, 0, ports, side, tcp, udp, accept, reject);
     emit_ends(a, accept, reject);
     return a.finish();
+}
+
+}  // namespace
+
+std::vector<sock_filter> l4_ports(std::span<const uint16_t> ports, bool tcp, bool udp) {
+    return ports_program(ports, PortSide::Either, tcp, udp);
+}
+
+std::vector<sock_filter> l4_ports_by_direction(std::span<const uint16_t> ports, bool tcp,
+                                               bool udp) {
+    return ports_program(ports, PortSide::ByDirection, tcp, udp);
 }
 
 }  // namespace cbpf

@@ -131,6 +131,12 @@ std::vector<sock_filter> l4_port(uint16_t port, bool tcp, bool udp);
 inline constexpr size_t kMaxFilterPorts = 16;
 std::vector<sock_filter> l4_ports(std::span<const uint16_t> ports, bool tcp, bool udp);
 
+// As l4_ports, but by direction: packets this host sends (PACKET_OUTGOING)
+// must go to one of the ports, the others come from one. What a client-side
+// monitor wants: its queries and their answers, not a local server's side,
+// and on lo one copy of each packet instead of two.
+std::vector<sock_filter> l4_ports_by_direction(std::span<const uint16_t> ports, bool tcp, bool udp);
+
 }  // namespace cbpf
 
 }  // namespace bpfkit

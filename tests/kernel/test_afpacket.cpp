@@ -199,7 +199,7 @@ Bytes tcp6(uint16_t sport, uint16_t dport) {
 // kernel's semantics for out-of-bounds loads (the packet is dropped).
 
 std::optional<uint32_t> run_cbpf(const std::vector<sock_filter> &prog, const Bytes &pkt,
-                                 uint16_t hatype) {
+                                 uint16_t hatype, uint8_t pkttype = PACKET_HOST) {
     uint32_t a = 0, x = 0;
     auto load = [&](uint64_t off, unsigned size, uint32_t *out) {
         if (off > pkt.size() || size > pkt.size() - off) return false;
@@ -228,10 +228,12 @@ std::optional<uint32_t> run_cbpf(const std::vector<sock_filter> &prog, const Byt
             case BPF_LD | BPF_W | BPF_ABS:
             case BPF_LD | BPF_H | BPF_ABS:
             case BPF_LD | BPF_B | BPF_ABS:
-                if (in.k >= static_cast<uint32_t>(SKF_AD_OFF)) {
-                    if (in.k != static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_HATYPE))
-                        return std::nullopt;
+                if (in.k == static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_HATYPE)) {
                     a = hatype;
+                } else if (in.k == static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE)) {
+                    a = pkttype;
+                } else if (in.k >= static_cast<uint32_t>(SKF_AD_OFF)) {
+                    return std::nullopt;
                 } else if (!load(in.k, size_of(in.code), &a)) {
                     return 0;
                 }
@@ -291,9 +293,9 @@ std::optional<uint32_t> run_cbpf(const std::vector<sock_filter> &prog, const Byt
     return std::nullopt;
 }
 
-bool accepts(const std::vector<sock_filter> &prog, const Bytes &pkt,
-             uint16_t hatype = ARPHRD_ETHER) {
-    auto r = run_cbpf(prog, pkt, hatype);
+bool accepts(const std::vector<sock_filter> &prog, const Bytes &pkt, uint16_t hatype = ARPHRD_ETHER,
+             uint8_t pkttype = PACKET_HOST) {
+    auto r = run_cbpf(prog, pkt, hatype, pkttype);
     EXPECT_TRUE(r.has_value());
     return r.value_or(0) != 0;
 }
@@ -333,8 +335,13 @@ int kernel_attach(const std::vector<sock_filter> &prog) {
 
 TEST(Cbpf, KernelAcceptsPrograms) {
     std::vector<std::vector<sock_filter>> progs = {
-        cbpf::ip_any(), cbpf::l4_port(53, true, true), cbpf::l4_port(53, true, false),
-        cbpf::l4_port(65535, false, true), cbpf::l4_port(1, false, false)};
+        cbpf::ip_any(),
+        cbpf::l4_port(53, true, true),
+        cbpf::l4_port(53, true, false),
+        cbpf::l4_port(65535, false, true),
+        cbpf::l4_port(1, false, false),
+        cbpf::l4_ports(std::vector<uint16_t>{53, 853, 5353}, true, true),
+        cbpf::l4_ports_by_direction(std::vector<uint16_t>{53, 853}, true, true)};
     for (const auto &p : progs) {
         expect_well_formed(p);
         EXPECT_EQ(kernel_attach(p), 0) << std::strerror(kernel_attach(p));
@@ -415,6 +422,35 @@ TEST(Cbpf, L4PortIpv6VlanRaw) {
     auto none = cbpf::l4_port(443, false, false);
     EXPECT_FALSE(accepts(none, tcp4(1, 443)));
     EXPECT_FALSE(accepts(none, udp4(1, 443)));
+}
+
+TEST(Cbpf, L4PortsAnyOfSeveral) {
+    std::vector<uint16_t> ports = {53, 853, 5353};
+    auto prog = cbpf::l4_ports(ports, true, true);
+    for (uint16_t p : ports) {
+        EXPECT_TRUE(accepts(prog, udp4(40000, p))) << p;
+        EXPECT_TRUE(accepts(prog, tcp6(p, 40000))) << p;
+    }
+    EXPECT_FALSE(accepts(prog, udp4(40000, 54)));
+    EXPECT_FALSE(accepts(cbpf::l4_ports(std::vector<uint16_t>{}, true, true), udp4(1, 53)));
+    EXPECT_FALSE(accepts(cbpf::l4_ports(std::vector<uint16_t>(17, 53), true, true), udp4(1, 53)));
+}
+
+TEST(Cbpf, L4PortsByDirection) {
+    auto prog = cbpf::l4_ports_by_direction(std::vector<uint16_t>{53, 853}, true, true);
+    // Leaving: to a listed port; arriving: from one.
+    EXPECT_TRUE(accepts(prog, udp4(40000, 53), ARPHRD_ETHER, PACKET_OUTGOING));
+    EXPECT_FALSE(accepts(prog, udp4(53, 40000), ARPHRD_ETHER, PACKET_OUTGOING));
+    EXPECT_TRUE(accepts(prog, udp4(53, 40000), ARPHRD_ETHER, PACKET_HOST));
+    EXPECT_FALSE(accepts(prog, udp4(40000, 53), ARPHRD_ETHER, PACKET_HOST));
+    EXPECT_TRUE(accepts(prog, tcp6(50000, 853), ARPHRD_LOOPBACK, PACKET_OUTGOING));
+    EXPECT_TRUE(accepts(prog, tcp6(853, 50000), ARPHRD_LOOPBACK, PACKET_HOST));
+    EXPECT_FALSE(accepts(prog, tcp6(50000, 853), ARPHRD_LOOPBACK, PACKET_HOST));
+    // IP options and raw IP devices, as l4_port.
+    EXPECT_TRUE(accepts(prog, cat({eth(ETH_P_IP), ipv4(17, 8, 8), l4(53, 1, false)})));
+    EXPECT_TRUE(accepts(prog, cat({ipv4(17, 8), l4(1, 53, false)}), ARPHRD_NONE, PACKET_OUTGOING));
+    EXPECT_FALSE(accepts(prog, cat({ipv4(17, 8), l4(53, 1, false)}), ARPHRD_NONE, PACKET_OUTGOING));
+    EXPECT_FALSE(accepts(prog, udp4(40000, 54), ARPHRD_ETHER, PACKET_OUTGOING));
 }
 
 // ---------------------------------------------------------------------------

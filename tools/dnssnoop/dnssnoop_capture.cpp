@@ -111,7 +111,9 @@ KernelStats EbpfCapture::stats() const {
 
 int AfPacketCapture::open(const std::vector<uint16_t> &ports, std::string *err) {
     AfPacketOptions o;
-    o.filter = cbpf::l4_ports(ports, true, true);
+    // Queries leaving for a watched port, responses coming from one: not a
+    // local server's side, and on lo one copy of each packet, not two.
+    o.filter = cbpf::l4_ports_by_direction(ports, true, true);
     o.block_size = 1u << 20;
     o.block_count = 8;
     o.frame_size = 1u << 16;
