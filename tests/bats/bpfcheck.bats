@@ -198,7 +198,7 @@ teardown_file() {
 	echo "$output" >"$BATS_TEST_TMPDIR/r.jsonl"
 	[ "$(jq -r 'select(.type=="kernel").user' "$BATS_TEST_TMPDIR/r.jsonl")" = nobody ]
 	[ "$(feature "$BATS_TEST_TMPDIR/r.jsonl" CAP_BPF | jq -r .state)" = no ]
-	[ "$(jq -r 'select(.type=="summary").missing_capabilities | join(",")' "$BATS_TEST_TMPDIR/r.jsonl")" = "CAP_BPF,CAP_PERFMON,CAP_NET_RAW" ]
+	[ "$(jq -r 'select(.type=="summary").missing_capabilities | join(",")' "$BATS_TEST_TMPDIR/r.jsonl")" = "CAP_BPF,CAP_PERFMON,CAP_NET_RAW,CAP_NET_ADMIN" ]
 	[ "$(jq -r 'select(.type=="tool" and .tool=="netproc").status' "$BATS_TEST_TMPDIR/r.jsonl")" = "cannot run" ]
 	[[ "$(jq -r 'select(.type=="tool" and .tool=="netproc").setcap' "$BATS_TEST_TMPDIR/r.jsonl")" =~ ^setcap\ cap_bpf,cap_perfmon\+ep\ /.*/sbin/netproc$ ]]
 	# facts that need no privilege are still there
