@@ -27,6 +27,18 @@ void json_escape_append(std::string &out, std::string_view bytes) {
     out += '"';
     size_t i = 0;
     while (i < bytes.size()) {
+        // A run of bytes that need no escape goes in at once.
+        size_t run = i;
+        while (run < bytes.size()) {
+            const auto b = static_cast<unsigned char>(bytes[run]);
+            if (b < 0x20 || b >= 0x7f || b == '"' || b == '\\') break;
+            run++;
+        }
+        if (run > i) {
+            out.append(bytes.substr(i, run - i));
+            i = run;
+            continue;
+        }
         const auto c = static_cast<unsigned char>(bytes[i]);
         if (c >= 0x80) {
             const size_t len = utf8_sequence_length(bytes, i);
