@@ -151,6 +151,12 @@ rig_lo() {
 		kill -CONT "$DS_PID"
 		stop_dnssnoop
 		tail -1 "$BATS_TEST_TMPDIR/ds.jsonl" # its stats, shown if the test fails
+		# other DNS on this shared host may fill the ring while dnssnoop is paused: then
+		# the loss must be counted, and the queries cannot be demanded
+		if [ "$(stat_of ring_drops)" -gt 0 ]; then
+			echo "# $mode: the ring overflowed while paused ($(stat_of ring_drops) drops counted)" >&3
+			continue
+		fi
 		if [ "$mode" = auto ]; then
 			check --queries "$BATS_TEST_TMPDIR/c.out" --exclusive
 		else
