@@ -11,6 +11,7 @@
 
 #include "../common/dns_builder.h"
 #include "../common/frames.h"
+#include "dnssnoop_hold.h"
 #include "dnssnoop_output.h"
 #include "dnssnoop_tcp.h"
 #include "dnssnoop_tracker.h"
@@ -513,6 +514,49 @@ TEST(DnssnoopTracker, DotConnectionsOncePerConnection) {
     seg(51000, pkt::kTcpFin, 402, 0);
     seg(51000, pkt::kTcpPsh, 2, 300);  // the port again, after the end: a new connection
     EXPECT_EQ(r.of(EventKind::Dot).size(), 3u);
+}
+
+// ---- OwnerWait ----
+
+TEST(DnssnoopOwnerWait, UnknownOwnersWaitForALaterScanAndOrderIsKept) {
+    std::vector<uint16_t> out;
+    bool scan_finds = false;
+    OwnerWait w(
+        250 * kMs,
+        [&](Event &e) {
+            if (scan_finds) e.owner = owner(77, "late");
+        },
+        [&](Event &&e) { out.push_back(e.client.port); });
+    auto ev = [](uint16_t port, bool known, EventKind k = EventKind::Answer) {
+        Event e;
+        e.kind = k;
+        e.client.port = port;
+        if (known) e.owner = owner(1, "x");
+        return e;
+    };
+    w.push(ev(1, true), 0);  // nothing waits: out at once
+    EXPECT_EQ(out, (std::vector<uint16_t>{1}));
+    w.push(ev(2, false), 10 * kMs);  // waits
+    w.push(ev(3, true), 11 * kMs);   // waits behind it
+    w.flush(20 * kMs);
+    EXPECT_EQ(out.size(), 1u);
+    EXPECT_EQ(w.waiting(), 2u);
+    scan_finds = true;  // the next scan shows the socket
+    w.flush(120 * kMs);
+    EXPECT_EQ(out, (std::vector<uint16_t>{1, 2, 3}));
+    // Malformed records have no process to wait for; a wait is bounded.
+    scan_finds = false;
+    w.push(ev(4, false, EventKind::Malformed), 200 * kMs);
+    EXPECT_EQ(out.back(), 4);
+    w.push(ev(5, false), 300 * kMs);
+    w.flush(549 * kMs);
+    EXPECT_EQ(out.back(), 4);
+    w.flush(550 * kMs);
+    EXPECT_EQ(out.back(), 5);
+    w.push(ev(6, false), 600 * kMs);
+    w.flush(601 * kMs, true);  // the end: everything out
+    EXPECT_EQ(out.back(), 6);
+    EXPECT_EQ(w.waiting(), 0u);
 }
 
 // ---- output ----

@@ -22,6 +22,7 @@
 #include "dnssnoop.h"
 #include "dnssnoop.skel.h"
 #include "dnssnoop_capture.h"
+#include "dnssnoop_hold.h"
 #include "dnssnoop_ladder.h"
 #include "dnssnoop_output.h"
 #include "dnssnoop_procs.h"
@@ -39,6 +40,8 @@ using namespace bpfkit::dnssnoop;
 namespace {
 
 constexpr uint16_t kDotPort = 853;
+// How long a record may wait for its process to show in /proc.
+constexpr uint64_t kOwnerWaitNs = 250'000'000;
 
 struct Options {
     CommonOptions common;
@@ -312,32 +315,39 @@ int main(int argc, char **argv) {
     topts.dot_port = kDotPort;
     topts.timeout_ns = static_cast<uint64_t>(std::llround(o.timeout_s * 1e9));
     long printed = 0;
+    auto print = [&](Event &&e) {
+        if (!wanted(o, e)) return;
+        if (o.common.count > 0 && printed >= o.common.count) return;
+        switch (e.kind) {
+            case EventKind::Answer:
+                ++run.transactions;
+                run.retransmits += e.retransmits;
+                ++printed;
+                break;
+            case EventKind::Timeout:
+                ++run.timeouts;
+                run.retransmits += e.retransmits;
+                ++printed;
+                break;
+            case EventKind::Unmatched:
+                ++run.unmatched;
+                break;
+            default:
+                break;
+        }
+        if (o.summary) summary.add(e);
+        emit_line(o.common.json ? json_event(e, ctx) : text_event(e, ctx));
+        if (o.common.count > 0 && printed >= o.common.count) request_stop();
+    };
+    // A record whose process /proc did not show yet waits for a later scan.
+    OwnerWait owner_wait(
+        kOwnerWaitNs, [&](Event &e) { procs.resolve(e.owner, e.proto, e.client, e.server); },
+        print);
     Tracker tracker(
         topts,
         [&](Event &&e) {
             if (e.kind == EventKind::Query && !o.queries) return;
-            if (!wanted(o, e)) return;
-            if (o.common.count > 0 && printed >= o.common.count) return;
-            switch (e.kind) {
-                case EventKind::Answer:
-                    ++run.transactions;
-                    run.retransmits += e.retransmits;
-                    ++printed;
-                    break;
-                case EventKind::Timeout:
-                    ++run.timeouts;
-                    run.retransmits += e.retransmits;
-                    ++printed;
-                    break;
-                case EventKind::Unmatched:
-                    ++run.unmatched;
-                    break;
-                default:
-                    break;
-            }
-            if (o.summary) summary.add(e);
-            emit_line(o.common.json ? json_event(e, ctx) : text_event(e, ctx));
-            if (o.common.count > 0 && printed >= o.common.count) request_stop();
+            owner_wait.push(std::move(e), mono_now_ns());
         },
         [&](Owner &ow, uint8_t proto, const Endpoint &client, const Endpoint &server) {
             procs.resolve(ow, proto, client, server);
@@ -395,14 +405,28 @@ int main(int argc, char **argv) {
         lo,
         [&](int ms) -> int {
             int r = ebpf ? ebpf->poll(ms) : afp->poll(ms, handle);
+            if (owner_wait.waiting()) owner_wait.flush(mono_now_ns());
             flush();
             return r;
         },
         [&](bool) {
             tracker.sweep(mono_now_ns());
+            owner_wait.flush(mono_now_ns());
             flush();
             return write_failed ? 1 : 0;
         });
+    // What the kernel handed over before the stop and was not read yet (an
+    // AF_PACKET block is handed over within its 10 ms timeout), then the
+    // timeouts that are due by now.
+    if (rc == 0) {
+        if (ebpf) {
+            ebpf->poll(0);
+        } else {
+            afp->poll(30, handle);
+        }
+        tracker.sweep(mono_now_ns());
+    }
+    owner_wait.flush(mono_now_ns(), true);
 
     // The end: pending queries whose timeout passed were reported by the
     // last sweep; then what was lost, and the summary.
