@@ -241,6 +241,34 @@ check_truth() {
 	[ "$status" -eq 2 ]
 }
 
+@test "tracepoint rung: closed TCP sockets leave the kernel map after their last report" {
+	"$NETPROC" --hooks=tracepoint --duration 1 >/dev/null 2>&1 || skip "no tracepoint rung on this kernel"
+	start_server - --tcp 0 --bind 127.0.0.1 --tcp-conns 300 --comm np-srv-close
+	port=$(jq .tcp_port "$BATS_TEST_TMPDIR/ready")
+	# One long-lived process makes 300 connections in turn, 1000 bytes each,
+	# once netproc (filtering on its pid) is attached; then stays alive.
+	go="$BATS_TEST_TMPDIR/go"
+	bash -c 'while [ ! -e "$1" ]; do sleep 0.01; done
+		for i in $(seq 300); do exec 3<>"/dev/tcp/127.0.0.1/$2"; printf "%01000d" 0 >&3; exec 3>&-; done
+		sleep 4' closer "$go" "$port" &
+	closer=$!
+	start_netproc --hooks=tracepoint -p "$closer"
+	touch "$go"
+	finish_server
+	sleep 3.5
+	stop_netproc
+	wait "$closer"
+	# every byte, once
+	sent=$(jq -s --argjson p "$closer" 'map(select(.type=="process" and .pid==$p).tx_bytes) | add' "$BATS_TEST_TMPDIR/np.jsonl")
+	[ "$sent" -eq 300000 ]
+	# 300 sockets came and went: the map held them while they lived, not after
+	peak=$(jq -s 'map(select(.type=="totals").kernel_map_entries) | max' "$BATS_TEST_TMPDIR/np.jsonl")
+	last=$(jq -s 'map(select(.type=="totals").kernel_map_entries) | last' "$BATS_TEST_TMPDIR/np.jsonl")
+	echo "kernel map entries: peak $peak, last $last" >&2
+	[ "$peak" -gt 0 ]
+	[ "$last" -eq 0 ]
+}
+
 @test "filters: -p, --comm and --port keep only what they name" {
 	start_server - --tcp 0 --udp 0 --bind 127.0.0.1 --tcp-conns 3 --udp-count 150 --comm np-srv-filt
 	port=$(jq .tcp_port "$BATS_TEST_TMPDIR/ready")

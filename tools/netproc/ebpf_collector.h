@@ -5,6 +5,9 @@
 #pragma once
 
 #include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "netproc.h"
@@ -28,13 +31,25 @@ class EbpfCollector {
     double fill() const { return fill_; }
 
   private:
-    struct KeyLess {
-        bool operator()(const netproc_key &a, const netproc_key &b) const;
+    // One entry of a counter map: its key's bytes, the tuple it counts and
+    // the totals summed over CPUs.
+    struct Entry {
+        std::string raw;
+        netproc_key tuple{};
+        Counters total;
     };
+    bool per_socket() const;
+    bool read_entries(std::vector<Entry> &out);
+    const netproc_key *socket_tuple(uint64_t cookie);
+    void forget_sockets(const std::vector<Entry> &entries, const std::set<uint32_t> &dead);
 
     netproc_bpf *skel_;
     int ncpus_;
-    std::map<netproc_key, Counters, KeyLess> last_;
+    std::map<std::string, Counters> last_;  // by map key bytes
+    // Tracepoint rung: the tuple of each socket cookie, read once; and the
+    // sockets the kernel saw close, forgotten one read after they closed.
+    std::unordered_map<uint64_t, netproc_key> tuples_;
+    std::set<uint64_t> closed_;
     double fill_ = 0;
     int error_ = 0;
 };

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <iterator>
 
 #include <cerrno>
 #include <linux/if_ether.h>
@@ -103,8 +104,9 @@ const LadderSpec &ladder() {
         s.modes.push_back(ModeSpec{
             "tracepoint",
             "ebpf",
-            "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf); counts socket payload",
-            {"netproc_tp_send", "netproc_tp_recv"},
+            "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf), "
+            "sock:inet_sock_set_state for TCP ends; counts socket payload",
+            {"netproc_tp_send", "netproc_tp_recv", "netproc_tp_state"},
             {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf},
             {},
             "the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3 and "
@@ -123,14 +125,29 @@ const LadderSpec &ladder() {
 }
 
 std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
-    auto configure = [filter](void *p, const ModeSpec &) {
+    auto configure = [filter](void *p, const ModeSpec &mode) {
         auto *skel = static_cast<netproc_bpf *>(p);
+        // The tracepoint rung counts per socket (sock_flows, socks, closed),
+        // the others per tuple (flows); the kprobe rung alone stashes
+        // arguments. A map the mode does not use is made with one entry.
+        const bool per_socket = mode.name == "tracepoint";
+        const uint32_t flows = filter.max_flows ? filter.max_flows : 16384;
+        bpf_map *sized[] = {skel->maps.flows, skel->maps.sock_flows, skel->maps.socks,
+                            skel->maps.closed, skel->maps.stashed};
+        const bool used[] = {!per_socket, per_socket, per_socket, per_socket,
+                             mode.name == "kprobe"};
+        for (size_t i = 0; i < std::size(sized); ++i) {
+            if (!used[i]) {
+                if (int err = bpf_map__set_max_entries(sized[i], 1)) return err;
+            } else if (sized[i] != skel->maps.stashed) {
+                if (int err = bpf_map__set_max_entries(sized[i], flows)) return err;
+            }
+        }
         const RecvArgs &a = recv_args();
         if (a.tcp) skel->rodata->tcp_recvmsg_nargs = a.tcp;
         if (a.udp) skel->rodata->udp_recvmsg_nargs = a.udp;
         if (a.udpv6) skel->rodata->udpv6_recvmsg_nargs = a.udpv6;
         skel->rodata->filter_tgid = filter.tgid;
-        if (filter.max_flows) return bpf_map__set_max_entries(skel->maps.flows, filter.max_flows);
         return 0;
     };
     return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure);

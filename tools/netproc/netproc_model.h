@@ -49,6 +49,8 @@ struct Losses {
     uint64_t procs_full = 0;     // processes whose name could not be kept
     uint64_t stash_full = 0;     // kprobe entries lost
     uint64_t peeks_skipped = 0;  // MSG_PEEK / MSG_ERRQUEUE receives not counted
+    uint64_t socks_full = 0;     // sockets whose tuple the kernel could not keep
+    uint64_t closed_full = 0;    // TCP closes not recorded (their sockets stay until exit)
     uint64_t capture_drops = 0;  // AF_PACKET ring drops
     uint64_t malformed = 0;      // frames that did not parse
 };
@@ -60,6 +62,9 @@ struct Snapshot {
     Counters unattributed;               // traffic no process could be found for (AF_PACKET)
     bool measures_unattributed = false;
     Losses losses;
+    // Entries in the kernel's counter map after this read (eBPF modes): the
+    // sockets or flows still held; closed and dead ones are dropped.
+    uint64_t kernel_entries = 0;
     double interval_s = 0;
 };
 
