@@ -472,9 +472,37 @@ static __noinline int new_sock(struct sock *sk, __u64 id, __u64 cookie)
 	return 1;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct netproc_sk_counts);
+} sk_counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct netproc_sk_counts);
+} released SEC(".maps");
+
+static __always_inline void add_atomic(struct netproc_val *v, long bytes, bool tx)
+{
+	if (tx) {
+		__sync_fetch_and_add(&v->tx_bytes, bytes);
+		__sync_fetch_and_add(&v->tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&v->rx_bytes, bytes);
+		__sync_fetch_and_add(&v->rx_calls, 1);
+	}
+}
+
+/* The hot path is the socket's own storage: no hashing. A socket another
+ * process also uses counts that process's bytes in sock_flows. */
 static __always_inline int count_sock(struct sock *sk, long bytes, bool tx)
 {
 	struct netproc_sock_key key = {};
+	struct netproc_sk_counts *st;
 	struct netproc_val *v;
 	__u16 family;
 	__u8 proto;
@@ -492,16 +520,66 @@ static __always_inline int count_sock(struct sock *sk, long bytes, bool tx)
 	key.tgid = id >> 32;
 	if (filter_tgid && key.tgid != filter_tgid)
 		return 0;
+	st = bpf_sk_storage_get(&sk_counts, sk, NULL, 0);
+	if (st && st->tgid == key.tgid) {
+		add_atomic(&st->v, bytes, tx);
+		return 0;
+	}
 	key.cookie = bpf_get_socket_cookie(sk);
-	v = bpf_map_lookup_elem(&sock_flows, &key);
-	if (!v) {
+	if (!st) {
+		/* The socket's first bytes: its tuple, and storage for this process. */
 		if (!new_sock(sk, id, key.cookie))
 			return 0;
+		st = bpf_sk_storage_get(&sk_counts, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		if (st) {
+			if (!st->tgid) {
+				st->cookie = key.cookie;
+				st->tgid = key.tgid;
+			}
+			if (st->tgid == key.tgid) {
+				add_atomic(&st->v, bytes, tx);
+				return 0;
+			}
+		}
+	}
+	v = bpf_map_lookup_elem(&sock_flows, &key);
+	if (!v) {
 		v = new_entry(&sock_flows, &key, bytes);
 		if (!v)
 			return 0;
 	}
 	add(v, bytes, tx);
+	return 0;
+}
+
+/* A socket's last counts, kept when it is released (its fd closed): UDP
+ * sockets end here with no state change to see. */
+SEC("cgroup/sock_release")
+int netproc_sock_release(struct bpf_sock *ctx)
+{
+	struct netproc_sk_counts *st, copy;
+
+	st = bpf_sk_storage_get(&sk_counts, ctx, NULL, 0);
+	if (!st || !st->tgid || st->released)
+		return 1;
+	st->released = 1;
+	copy = *st;
+	if (bpf_map_update_elem(&released, &copy.cookie, &copy, BPF_ANY)) {
+		stat_add(NETPROC_STAT_RELEASED_FULL, 1);
+		stat_add(NETPROC_STAT_RELEASED_BYTES, copy.v.tx_bytes + copy.v.rx_bytes);
+	}
+	return 1;
+}
+
+/* Live sockets' counters, one record each, for user space's read. */
+SEC("iter/bpf_sk_storage_map")
+int netproc_iter_socks(struct bpf_iter__bpf_sk_storage_map *ctx)
+{
+	struct netproc_sk_counts *st = ctx->value;
+
+	if (!ctx->sk || !st || !st->tgid || st->released)
+		return 0;
+	bpf_seq_write(ctx->meta->seq, st, sizeof(*st));
 	return 0;
 }
 

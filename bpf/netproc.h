@@ -47,6 +47,16 @@ struct netproc_sock_key {
 	__u32 pad;
 };
 
+/* Tracepoint rung: one socket's counters for the process that first moved
+ * bytes on it, in socket local storage. Read live by an iterator; copied to
+ * the `released` map when the socket is released. */
+struct netproc_sk_counts {
+	__u64 cookie;
+	__u32 tgid;
+	__u32 released;
+	struct netproc_val v;
+};
+
 enum netproc_stat {
 	NETPROC_STAT_FLOWS_FULL = 0, /* updates lost because the flow map was full */
 	NETPROC_STAT_BYTES_FULL,     /* bytes of those updates */
@@ -55,6 +65,8 @@ enum netproc_stat {
 	NETPROC_STAT_PEEK_SKIPPED,   /* MSG_PEEK / MSG_ERRQUEUE receives not counted */
 	NETPROC_STAT_SOCKS_FULL,     /* sockets whose tuple could not be kept */
 	NETPROC_STAT_CLOSED_FULL,    /* TCP closes not recorded: closed map full */
+	NETPROC_STAT_RELEASED_FULL,  /* released sockets whose last counts were lost */
+	NETPROC_STAT_RELEASED_BYTES, /* their bytes */
 	NETPROC_STAT_MAX,
 };
 

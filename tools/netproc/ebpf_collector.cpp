@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <unistd.h>
 
 #include "netproc.skel.h"
 
@@ -19,7 +20,19 @@ bool process_alive(uint32_t tgid) {
     return kill(static_cast<pid_t>(tgid), 0) == 0 || errno == EPERM;
 }
 
-EbpfCollector::EbpfCollector(netproc_bpf *skel) : skel_(skel), ncpus_(libbpf_num_possible_cpus()) {}
+EbpfCollector::EbpfCollector(netproc_bpf *skel) : skel_(skel), ncpus_(libbpf_num_possible_cpus()) {
+    if (per_socket() && bpf_program__fd(skel_->progs.netproc_iter_socks) >= 0) {
+        union bpf_iter_link_info info = {};
+        info.map.map_fd = static_cast<__u32>(bpf_map__fd(skel_->maps.sk_counts));
+        LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
+        iter_ = bpf_program__attach_iter(skel_->progs.netproc_iter_socks, &opts);
+        if (!iter_) error_ = errno;
+    }
+}
+
+EbpfCollector::~EbpfCollector() {
+    if (iter_) bpf_link__destroy(iter_);
+}
 
 namespace {
 
@@ -100,25 +113,99 @@ bool EbpfCollector::read_entries(std::vector<Entry> &out) {
     return true;
 }
 
+// Tracepoint rung: the counters in socket storage. Released sockets first
+// (their last counts, kept by the release hook), then the live ones through
+// the iterator, which skips sockets marked released: a socket released
+// between the two reads is counted at the next read, never twice.
+bool EbpfCollector::read_storage(std::vector<Entry> &out, std::vector<uint64_t> &released) {
+    auto entry = [&](const netproc_sk_counts &st) {
+        Entry e;
+        e.raw.assign(1, 'S');
+        e.raw.append(reinterpret_cast<const char *>(&st.cookie), sizeof(st.cookie));
+        if (const netproc_key *t = socket_tuple(st.cookie)) e.tuple = *t;
+        e.tuple.tgid = st.tgid;
+        e.total.tx_bytes = st.v.tx_bytes;
+        e.total.rx_bytes = st.v.rx_bytes;
+        e.total.tx_packets = st.v.tx_calls;
+        e.total.rx_packets = st.v.rx_calls;
+        out.push_back(std::move(e));
+    };
+    const int rel_fd = bpf_map__fd(skel_->maps.released);
+    uint64_t c = 0, n = 0;
+    const void *prev = nullptr;
+    while (bpf_map_get_next_key(rel_fd, prev, &n) == 0) {
+        released.push_back(n);
+        c = n;
+        prev = &c;
+    }
+    for (uint64_t cookie : released) {
+        netproc_sk_counts st{};
+        if (bpf_map_lookup_elem(rel_fd, &cookie, &st) == 0) entry(st);
+    }
+    if (!iter_) return true;
+    int fd = bpf_iter_create(bpf_link__fd(iter_));
+    if (fd < 0) {
+        error_ = errno;
+        return false;
+    }
+    std::vector<char> buf(64 * sizeof(netproc_sk_counts));
+    std::string pending;
+    ssize_t got;
+    while ((got = ::read(fd, buf.data(), buf.size())) > 0) {
+        pending.append(buf.data(), static_cast<size_t>(got));
+        size_t whole = pending.size() / sizeof(netproc_sk_counts) * sizeof(netproc_sk_counts);
+        for (size_t off = 0; off < whole; off += sizeof(netproc_sk_counts)) {
+            netproc_sk_counts st;
+            memcpy(&st, pending.data() + off, sizeof(st));
+            entry(st);
+        }
+        pending.erase(0, whole);
+    }
+    int err = got < 0 ? errno : 0;
+    close(fd);
+    if (err) {
+        error_ = err;
+        return false;
+    }
+    return true;
+}
+
 // Drops what was reported for the last time: the entries of processes that
 // exited, and (tracepoint rung) the sockets that closed before the previous
 // read, so the maps hold only the living.
-void EbpfCollector::forget_sockets(const std::vector<Entry> &entries,
-                                   const std::set<uint32_t> &dead) {
+size_t EbpfCollector::forget_sockets(const std::vector<Entry> &entries,
+                                     const std::set<uint32_t> &dead,
+                                     const std::vector<uint64_t> &released) {
     const bool sockets = per_socket();
+    const std::set<uint64_t> done(released.begin(), released.end());
+    size_t left = 0;
     const int fd = bpf_map__fd(sockets ? skel_->maps.sock_flows : skel_->maps.flows);
     std::set<uint64_t> gone = closed_, kept;
     for (const auto &e : entries) {
         uint64_t cookie = 0;
+        if (e.raw.size() == 1 + sizeof(cookie) && e.raw[0] == 'S') {
+            // Socket storage: a released socket is done; a live one stays
+            // (the kernel frees its storage with the socket).
+            memcpy(&cookie, e.raw.data() + 1, sizeof(cookie));
+            if (done.count(cookie)) {
+                last_.erase(e.raw);
+                bpf_map_delete_elem(bpf_map__fd(skel_->maps.released), &cookie);
+            } else {
+                kept.insert(cookie);
+                ++left;
+            }
+            continue;
+        }
         if (sockets) memcpy(&cookie, e.raw.data(), sizeof(cookie));
         if (dead.count(e.tuple.tgid) || (sockets && gone.count(cookie))) {
             bpf_map_delete_elem(fd, e.raw.data());
             last_.erase(e.raw);
-        } else if (sockets) {
-            kept.insert(cookie);
+            continue;
         }
+        ++left;
+        if (sockets) kept.insert(cookie);
     }
-    if (!sockets) return;
+    if (!sockets) return left;
     // A socket's tuple goes when no living process counts on it any more.
     for (auto it = tuples_.begin(); it != tuples_.end();) {
         if (kept.count(it->first)) {
@@ -130,6 +217,7 @@ void EbpfCollector::forget_sockets(const std::vector<Entry> &entries,
     }
     for (uint64_t c : gone)
         bpf_map_delete_elem(bpf_map__fd(skel_->maps.closed), &c);
+    return left;
 }
 
 Snapshot EbpfCollector::read(double interval_s) {
@@ -152,6 +240,8 @@ Snapshot EbpfCollector::read(double interval_s) {
     }
 
     std::vector<Entry> entries;
+    std::vector<uint64_t> released;
+    if (per_socket() && !read_storage(entries, released)) return s;
     if (!read_entries(entries)) return s;
     std::set<uint32_t> tgids, dead;
     for (const auto &e : entries)
@@ -198,13 +288,12 @@ Snapshot EbpfCollector::read(double interval_s) {
     }
 
     // The dead and the closed have been reported with their last bytes.
-    forget_sockets(entries, dead);
+    s.kernel_entries = forget_sockets(entries, dead, released);
     for (uint32_t t : dead) {
         bpf_map_delete_elem(procs_fd, &t);
         s.exited.push_back(t);
     }
     closed_ = std::move(closed_now);
-    s.kernel_entries = last_.size();
 
     // Losses, summed over CPUs.
     const int stats_fd = bpf_map__fd(skel_->maps.stats);
@@ -223,6 +312,8 @@ Snapshot EbpfCollector::read(double interval_s) {
     s.losses.peeks_skipped = stat(NETPROC_STAT_PEEK_SKIPPED);
     s.losses.socks_full = stat(NETPROC_STAT_SOCKS_FULL);
     s.losses.closed_full = stat(NETPROC_STAT_CLOSED_FULL);
+    s.losses.released_full = stat(NETPROC_STAT_RELEASED_FULL);
+    s.losses.released_bytes = stat(NETPROC_STAT_RELEASED_BYTES);
     return s;
 }
 

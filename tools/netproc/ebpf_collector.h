@@ -14,12 +14,16 @@
 #include "netproc_model.h"
 
 struct netproc_bpf;
+struct bpf_link;
 
 namespace bpfkit::netproc {
 
 class EbpfCollector {
   public:
     explicit EbpfCollector(netproc_bpf *skel);
+    ~EbpfCollector();
+    EbpfCollector(const EbpfCollector &) = delete;
+    EbpfCollector &operator=(const EbpfCollector &) = delete;
     // The counters since the last read. A map that cannot be read (EPERM when
     // the kernel wants CAP_BPF for every bpf() call) sets error() instead of
     // passing for an empty one.
@@ -40,8 +44,11 @@ class EbpfCollector {
     };
     bool per_socket() const;
     bool read_entries(std::vector<Entry> &out);
+    bool read_storage(std::vector<Entry> &out, std::vector<uint64_t> &released);
     const netproc_key *socket_tuple(uint64_t cookie);
-    void forget_sockets(const std::vector<Entry> &entries, const std::set<uint32_t> &dead);
+    // Returns how many entries stay in the kernel's maps.
+    size_t forget_sockets(const std::vector<Entry> &entries, const std::set<uint32_t> &dead,
+                          const std::vector<uint64_t> &released);
 
     netproc_bpf *skel_;
     int ncpus_;
@@ -50,6 +57,7 @@ class EbpfCollector {
     // sockets the kernel saw close, forgotten one read after they closed.
     std::unordered_map<uint64_t, netproc_key> tuples_;
     std::set<uint64_t> closed_;
+    bpf_link *iter_ = nullptr;  // the socket storage iterator (tracepoint rung)
     double fill_ = 0;
     int error_ = 0;
 };

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fcntl.h>
 #include <iterator>
 
 #include <cerrno>
@@ -104,10 +105,12 @@ const LadderSpec &ladder() {
         s.modes.push_back(ModeSpec{
             "tracepoint",
             "ebpf",
-            "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf), "
-            "sock:inet_sock_set_state for TCP ends; counts socket payload",
-            {"netproc_tp_send", "netproc_tp_recv", "netproc_tp_state"},
-            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf},
+            "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf) into socket "
+            "storage, cgroup sock_release and inet_sock_set_state for ends; counts socket payload",
+            {"netproc_tp_send", "netproc_tp_recv", "netproc_tp_state", "netproc_sock_release",
+             "netproc_iter_socks"},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf,
+             Feature::Cgroup2},
             {},
             "the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3 and "
             "later)"});
@@ -124,6 +127,38 @@ const LadderSpec &ladder() {
     return spec;
 }
 
+// Every program of the mode through a bpf_link: the release hook on the
+// root of the cgroup v2 hierarchy (so every socket), the iterator on the
+// socket storage map, the rest where their section names say.
+int attach(void *p, const ModeSpec &mode, std::vector<bpf_link *> &links) {
+    auto *skel = static_cast<netproc_bpf *>(p);
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel->obj) {
+        if (!bpf_program__autoload(prog)) continue;
+        bpf_link *link = nullptr;
+        if (prog == skel->progs.netproc_sock_release) {
+            int cg = open(mount_point("cgroup2").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (cg < 0) return -errno;
+            link = bpf_program__attach_cgroup(prog, cg);
+            int err = errno;
+            close(cg);
+            errno = err;
+        } else if (prog == skel->progs.netproc_iter_socks) {
+            union bpf_iter_link_info info = {};
+            info.map.map_fd = static_cast<__u32>(bpf_map__fd(skel->maps.sk_counts));
+            LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info,
+                        .link_info_len = sizeof(info));
+            link = bpf_program__attach_iter(prog, &opts);
+        } else {
+            link = bpf_program__attach(prog);
+        }
+        if (!link) return errno ? -errno : -EINVAL;
+        links.push_back(link);
+    }
+    (void)mode;
+    return 0;
+}
+
 std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
     auto configure = [filter](void *p, const ModeSpec &mode) {
         auto *skel = static_cast<netproc_bpf *>(p);
@@ -132,10 +167,10 @@ std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
         // arguments. A map the mode does not use is made with one entry.
         const bool per_socket = mode.name == "tracepoint";
         const uint32_t flows = filter.max_flows ? filter.max_flows : 16384;
-        bpf_map *sized[] = {skel->maps.flows, skel->maps.sock_flows, skel->maps.socks,
-                            skel->maps.closed, skel->maps.stashed};
-        const bool used[] = {!per_socket, per_socket, per_socket, per_socket,
-                             mode.name == "kprobe"};
+        bpf_map *sized[] = {skel->maps.flows,  skel->maps.sock_flows, skel->maps.socks,
+                            skel->maps.closed, skel->maps.released,   skel->maps.stashed};
+        const bool used[] = {!per_socket, per_socket, per_socket,
+                             per_socket,  per_socket, mode.name == "kprobe"};
         for (size_t i = 0; i < std::size(sized); ++i) {
             if (!used[i]) {
                 if (int err = bpf_map__set_max_entries(sized[i], 1)) return err;
@@ -150,7 +185,7 @@ std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
         skel->rodata->filter_tgid = filter.tgid;
         return 0;
     };
-    return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure);
+    return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure, attach);
 }
 
 }  // namespace bpfkit::netproc
