@@ -113,7 +113,13 @@ Report collect(const std::vector<std::string> &only_tools) {
         auto trier = entry.make_trier();
         row.result = climb(*row.spec, LadderRequest{}, *trier, features);
         trier->release();
-        row.setcap = setcap_line(row.spec->modes.front(), installed_path(entry.name));
+        // Capabilities for every mode of the best family, so the line works
+        // whichever of its rungs this kernel ends on.
+        ModeSpec caps = row.spec->modes.front();
+        for (const auto &mode : row.spec->modes)
+            if (mode.family == caps.family)
+                caps.needs.insert(caps.needs.end(), mode.needs.begin(), mode.needs.end());
+        row.setcap = setcap_line(caps, installed_path(entry.name));
         // Capabilities some mode of this tool needs and this process lacks.
         for (const auto &mode : row.spec->modes)
             for (Feature f : mode.needs)

@@ -109,8 +109,8 @@ const LadderSpec &ladder() {
             "storage, cgroup sock_release and inet_sock_set_state for ends; counts socket payload",
             {"netproc_tp_send", "netproc_tp_recv", "netproc_tp_state", "netproc_sock_release",
              "netproc_iter_socks"},
-            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf,
-             Feature::Cgroup2},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::CapNetAdmin, Feature::KernelBtf,
+             Feature::TpBtf, Feature::Cgroup2},
             {},
             "the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3 and "
             "later)"});
