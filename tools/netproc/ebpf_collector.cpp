@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "netproc.skel.h"
+#include "netproc_ladder.h"
 
 namespace bpfkit::netproc {
 
@@ -22,10 +23,7 @@ bool process_alive(uint32_t tgid) {
 
 EbpfCollector::EbpfCollector(netproc_bpf *skel) : skel_(skel), ncpus_(libbpf_num_possible_cpus()) {
     if (per_socket() && bpf_program__fd(skel_->progs.netproc_iter_socks) >= 0) {
-        union bpf_iter_link_info info = {};
-        info.map.map_fd = static_cast<__u32>(bpf_map__fd(skel_->maps.sk_counts));
-        LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
-        iter_ = bpf_program__attach_iter(skel_->progs.netproc_iter_socks, &opts);
+        iter_ = attach_socket_iter(skel_);
         if (!iter_) error_ = errno;
     }
 }
@@ -35,6 +33,19 @@ EbpfCollector::~EbpfCollector() {
 }
 
 namespace {
+
+// The keys of a map keyed by socket cookie.
+std::vector<uint64_t> cookies(int fd) {
+    std::vector<uint64_t> out;
+    uint64_t c = 0, n = 0;
+    const void *prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &n) == 0) {
+        out.push_back(n);
+        c = n;
+        prev = &c;
+    }
+    return out;
+}
 
 pkt::IpAddr addr(uint8_t family, const uint8_t *bytes) {
     return family == AF_INET ? pkt::IpAddr::v4(bytes) : pkt::IpAddr::v6(bytes);
@@ -131,13 +142,7 @@ bool EbpfCollector::read_storage(std::vector<Entry> &out, std::vector<uint64_t> 
         out.push_back(std::move(e));
     };
     const int rel_fd = bpf_map__fd(skel_->maps.released);
-    uint64_t c = 0, n = 0;
-    const void *prev = nullptr;
-    while (bpf_map_get_next_key(rel_fd, prev, &n) == 0) {
-        released.push_back(n);
-        c = n;
-        prev = &c;
-    }
+    released = cookies(rel_fd);
     for (uint64_t cookie : released) {
         netproc_sk_counts st{};
         if (bpf_map_lookup_elem(rel_fd, &cookie, &st) == 0) entry(st);
@@ -229,14 +234,8 @@ Snapshot EbpfCollector::read(double interval_s) {
     // next read: a receive may still drain a reset connection's queue.
     std::set<uint64_t> closed_now;
     if (per_socket()) {
-        const int fd = bpf_map__fd(skel_->maps.closed);
-        uint64_t c = 0, n = 0;
-        const void *prev = nullptr;
-        while (bpf_map_get_next_key(fd, prev, &n) == 0) {
-            closed_now.insert(n);
-            c = n;
-            prev = &c;
-        }
+        std::vector<uint64_t> c = cookies(bpf_map__fd(skel_->maps.closed));
+        closed_now.insert(c.begin(), c.end());
     }
 
     std::vector<Entry> entries;

@@ -127,6 +127,15 @@ const LadderSpec &ladder() {
     return spec;
 }
 
+bpf_link *attach_socket_iter(netproc_bpf *skel) {
+    union bpf_iter_link_info info = {};
+    info.map.map_fd = static_cast<__u32>(bpf_map__fd(skel->maps.sk_counts));
+    LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
+    return bpf_program__attach_iter(skel->progs.netproc_iter_socks, &opts);
+}
+
+namespace {
+
 // Every program of the mode through a bpf_link: the release hook on the
 // root of the cgroup v2 hierarchy (so every socket), the iterator on the
 // socket storage map, the rest where their section names say.
@@ -144,11 +153,7 @@ int attach(void *p, const ModeSpec &mode, std::vector<bpf_link *> &links) {
             close(cg);
             errno = err;
         } else if (prog == skel->progs.netproc_iter_socks) {
-            union bpf_iter_link_info info = {};
-            info.map.map_fd = static_cast<__u32>(bpf_map__fd(skel->maps.sk_counts));
-            LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info,
-                        .link_info_len = sizeof(info));
-            link = bpf_program__attach_iter(prog, &opts);
+            link = attach_socket_iter(skel);
         } else {
             link = bpf_program__attach(prog);
         }
@@ -158,6 +163,8 @@ int attach(void *p, const ModeSpec &mode, std::vector<bpf_link *> &links) {
     (void)mode;
     return 0;
 }
+
+}  // namespace
 
 std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
     auto configure = [filter](void *p, const ModeSpec &mode) {
