@@ -94,7 +94,7 @@ read -r idle_cpu _ _ _ < <(measure sleep 3600)
 printf '%-34s %12s %12s %8s\n' "" netproc nethogs ratio
 printf '%-34s %12.2f %12.2f %8.2f\n' "added CPU, % of one core" "$np_cpu" "$nh_cpu" "$(awk -v a="$np_cpu" -v b="$nh_cpu" 'BEGIN{print b ? a/b : 0}')"
 printf '%-34s %12s %12s %8.2f\n' "  of which BPF run time, %" "$np_bpf" "-" 0
-printf '%-34s %12s %12s %8.2f\n' "peak RSS, KiB" "$np_rss" "$nh_rss" "$(awk -v a="$np_rss" -v b="$nh_rss" 'BEGIN{print b ? a/b : 0}')"
+printf "%-34s %12s %12s %8.2f\n" "peak RSS, KiB" "$np_rss" "$nh_rss" "$(awk -v a="$np_rss" -v b="$nh_rss" 'BEGIN{print b ? a/b : 0}')"
 printf '%-34s %12s\n' "BPF events counted in the run" "$np_events"
 printf '%-34s %12s\n' "(an idle sleep process, % CPU)" "$idle_cpu"
 

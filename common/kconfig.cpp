@@ -9,9 +9,24 @@
 namespace bpfkit {
 
 std::optional<std::string> Kconfig::get(std::string_view name) const {
-    auto it = values.find(name);
-    if (it == values.end()) return std::nullopt;
-    return it->second;
+    // The last mention wins, as in the kernel's own parser.
+    std::optional<std::string> found;
+    constexpr std::string_view kNotSet = " is not set";
+    size_t pos = 0;
+    while (pos < lines.size()) {
+        size_t end = lines.find('\n', pos);
+        if (end == std::string::npos) end = lines.size();
+        std::string_view line = std::string_view(lines).substr(pos, end - pos);
+        pos = end + 1;
+        if (line.size() > name.size() && line.substr(0, name.size()) == name &&
+            line[name.size()] == '=') {
+            found = std::string(line.substr(name.size() + 1));
+        } else if (line.size() == 2 + name.size() + kNotSet.size() && line.substr(0, 2) == "# " &&
+                   line.substr(2, name.size()) == name) {
+            found.emplace(1, 'n');
+        }
+    }
+    return found;
 }
 
 bool Kconfig::enabled(std::string_view name) const {
@@ -35,18 +50,14 @@ Kconfig parse_kconfig(std::string_view text, std::string source) {
         std::string_view line = text.substr(pos, end - pos);
         pos = end + 1;
         constexpr std::string_view kNotSet = " is not set";
-        if (line.rfind("# CONFIG_", 0) == 0 && line.size() > kNotSet.size() &&
-            line.substr(line.size() - kNotSet.size()) == kNotSet) {
-            std::string_view name = line.substr(2, line.size() - 2 - kNotSet.size());
-            k.values.emplace(std::string(name), "n");
-            continue;
-        }
-        if (line.rfind("CONFIG_", 0) != 0) continue;
-        size_t eq = line.find('=');
-        if (eq == std::string_view::npos) continue;
-        k.values.insert_or_assign(std::string(line.substr(0, eq)),
-                                  std::string(line.substr(eq + 1)));
+        const bool not_set = line.rfind("# CONFIG_", 0) == 0 && line.size() > kNotSet.size() &&
+                             line.substr(line.size() - kNotSet.size()) == kNotSet;
+        const bool set = line.rfind("CONFIG_", 0) == 0 && line.find('=') != std::string_view::npos;
+        if (!set && !not_set) continue;
+        k.lines.append(line);
+        k.lines.push_back('\n');
     }
+    k.lines.shrink_to_fit();
     return k;
 }
 

@@ -2,7 +2,6 @@
 // The running kernel's build configuration, when a config file exists.
 #pragma once
 
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,8 +10,10 @@ namespace bpfkit {
 
 struct Kconfig {
     std::string source;  // the file it was read from; empty when none was found
-    std::map<std::string, std::string, std::less<>>
-        values;  // "CONFIG_X" -> "y", "m", "\"str\"", "42"
+    // The file's option lines ("CONFIG_X=y", "# CONFIG_Y is not set"), one
+    // per line. Kept as text and searched on each question: a few questions
+    // are asked, and a map of every option held 0.4 MiB for the life of a tool.
+    std::string lines;
 
     bool found() const { return !source.empty(); }
     // "y", "m", a value, or "n" for "# CONFIG_X is not set"; nullopt if the

@@ -74,6 +74,8 @@ const char *feature_group(Feature f);  // "attach", "map", "kernel", "mount", "c
 std::optional<Feature> feature_from_name(std::string_view name);
 const char *state_name(State s);  // "yes", "no", "unknown"
 std::string errno_name(int err);  // "EPERM", "ENOENT", ... or the number
+// The first mount point of a file system type ("cgroup2"), or empty.
+std::string mount_point(const std::string &fstype);
 
 // Where results come from: the real kernel, or a fake in unit tests.
 class FeatureSource {

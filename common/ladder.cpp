@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "ladder.h"
 
+#include <malloc.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "btf_parse.h"
 #include "log.h"
 
 namespace bpfkit {
@@ -112,6 +114,7 @@ LadderResult climb(const LadderSpec &spec, const LadderRequest &req, ModeTrier &
                   a.reason.c_str());
         result.attempts.push_back(std::move(a));
     }
+    if (kernel_btf_mapped()) log::info("kernel BTF read through a read-only mapping: one copy");
     return result;
 }
 
@@ -233,6 +236,9 @@ void SkeletonTrier::release() {
 
 int SkeletonTrier::try_mode(const ModeSpec &mode, std::string &detail) {
     release();
+    // Loading parses the kernel's BTF (11 MiB at its peak here): hand the
+    // pages earlier rungs and probes freed back first, so they do not add up.
+    malloc_trim(0);
     LIBBPF_OPTS(bpf_object_open_opts, opts);
     if (!open_options().btf_path.empty()) opts.btf_custom_path = open_options().btf_path.c_str();
     skel_ = ops_.open(&opts);

@@ -478,4 +478,17 @@ std::optional<int> OptionParser::parse(int argc, char **argv, CommonOptions &out
     return std::nullopt;
 }
 
+std::string command_name(std::string_view tool, std::string_view renamed) {
+    while (!renamed.empty()) {
+        const size_t end = std::min(renamed.find(' '), renamed.size());
+        if (renamed.substr(0, end) == tool) return "bpfkit-" + std::string(tool);
+        renamed.remove_prefix(std::min(end + 1, renamed.size()));
+    }
+    return std::string(tool);
+}
+
+std::string command_name(std::string_view tool) {
+    return command_name(tool, BPFKIT_RENAMED_COMMANDS);
+}
+
 }  // namespace bpfkit

@@ -138,4 +138,11 @@ bool parse_positive_long(std::string_view s, long max, long &out);
 // Empty elements are errors. On error out is unchanged.
 bool parse_pid_list(std::string_view s, std::vector<int> &out);
 
+// The name a tool's command is installed as: "bpfkit-<tool>" for a tool whose name another
+// distribution package uses for a different program (meson -Drename_clashing=true, as the .deb
+// and .rpm are built), else the tool's own name. A tool shows it in --help, --version and usage
+// errors; bpfcheck in the setcap lines. `renamed` is a space-separated list of tools.
+std::string command_name(std::string_view tool, std::string_view renamed);
+std::string command_name(std::string_view tool);  // with this build's list
+
 }  // namespace bpfkit

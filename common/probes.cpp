@@ -46,6 +46,24 @@ extern "C" __attribute__((noinline, used)) int bpfkit_uprobe_target(int x) {
 
 namespace bpfkit {
 
+// The first mount point of a file system type, from /proc/self/mountinfo.
+std::string mount_point(const std::string &fstype) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        // id parent maj:min root mountpoint options [optional...] - fstype source superopts
+        std::istringstream ss(line);
+        std::string id, parent, dev, root, mnt, tok;
+        ss >> id >> parent >> dev >> root >> mnt;
+        while (ss >> tok && tok != "-") {
+        }
+        std::string type;
+        ss >> type;
+        if (type == fstype) return mnt;
+    }
+    return "";
+}
+
 namespace {
 
 constexpr const char *kSetcapHint =
@@ -93,24 +111,6 @@ bool read_file(const std::string &path, std::string &out, int *err = nullptr) {
     while (!out.empty() && (out.back() == '\n' || out.back() == ' '))
         out.pop_back();
     return true;
-}
-
-// The first mount point of a file system type, from /proc/self/mountinfo.
-std::string mount_point(const std::string &fstype) {
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-        // id parent maj:min root mountpoint options [optional...] - fstype source superopts
-        std::istringstream ss(line);
-        std::string id, parent, dev, root, mnt, tok;
-        ss >> id >> parent >> dev >> root >> mnt;
-        while (ss >> tok && tok != "-") {
-        }
-        std::string type;
-        ss >> type;
-        if (type == fstype) return mnt;
-    }
-    return "";
 }
 
 // Effective capability bits of this process (capget), and the highest

@@ -198,15 +198,15 @@ teardown_file() {
 	echo "$output" >"$BATS_TEST_TMPDIR/r.jsonl"
 	[ "$(jq -r 'select(.type=="kernel").user' "$BATS_TEST_TMPDIR/r.jsonl")" = nobody ]
 	[ "$(feature "$BATS_TEST_TMPDIR/r.jsonl" CAP_BPF | jq -r .state)" = no ]
-	[ "$(jq -r 'select(.type=="summary").missing_capabilities | join(",")' "$BATS_TEST_TMPDIR/r.jsonl")" = "CAP_BPF,CAP_PERFMON,CAP_NET_RAW,CAP_NET_ADMIN" ]
+	[ "$(jq -r 'select(.type=="summary").missing_capabilities | join(",")' "$BATS_TEST_TMPDIR/r.jsonl")" = "CAP_BPF,CAP_PERFMON,CAP_NET_ADMIN,CAP_NET_RAW" ]
 	[ "$(jq -r 'select(.type=="tool" and .tool=="netproc").status' "$BATS_TEST_TMPDIR/r.jsonl")" = "cannot run" ]
-	[[ "$(jq -r 'select(.type=="tool" and .tool=="netproc").setcap' "$BATS_TEST_TMPDIR/r.jsonl")" =~ ^setcap\ cap_bpf,cap_perfmon\+ep\ /.*/sbin/netproc$ ]]
+	[[ "$(jq -r 'select(.type=="tool" and .tool=="netproc").setcap' "$BATS_TEST_TMPDIR/r.jsonl")" =~ ^setcap\ cap_bpf,cap_perfmon,cap_net_admin\+ep\ /.*/sbin/netproc$ ]]
 	# facts that need no privilege are still there
 	[ "$(feature "$BATS_TEST_TMPDIR/r.jsonl" kconfig | jq -r .state)" = "$([ -r /proc/config.gz ] && echo yes || echo unknown)" ]
 	run setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all "$BATS_TEST_TMPDIR/bpfcheck"
 	[ "$status" -eq 2 ]
-	[[ "$output" == *"missing capabilities: CAP_BPF CAP_PERFMON CAP_NET_RAW"* ]]
-	[[ "$output" == *"netproc without root: setcap cap_bpf,cap_perfmon+ep "* ]]
+	[[ "$output" == *"missing capabilities: CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_NET_RAW"* ]]
+	[[ "$output" == *"netproc without root: setcap cap_bpf,cap_perfmon,cap_net_admin+ep "* ]]
 }
 
 @test "a closed pipe ends bpfcheck quietly" {

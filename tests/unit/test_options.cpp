@@ -617,4 +617,16 @@ TEST(Options, ParsePidList) {
     EXPECT_EQ(pids, std::vector<int>({9, 1, 2}));  // all or nothing
 }
 
+TEST(Options, CommandName) {
+    using bpfkit::command_name;
+    EXPECT_EQ(command_name("netproc", ""), "netproc");
+    EXPECT_EQ(command_name("netproc", "netproc stackprof"), "bpfkit-netproc");
+    EXPECT_EQ(command_name("stackprof", "netproc stackprof"), "bpfkit-stackprof");
+    EXPECT_EQ(command_name("bpfcheck", "netproc stackprof"), "bpfcheck");
+    // Whole names only.
+    EXPECT_EQ(command_name("net", "netproc"), "net");
+    EXPECT_EQ(command_name("netproc", "netprocs xnetproc"), "netproc");
+    EXPECT_EQ(command_name("", "netproc"), "");
+}
+
 }  // namespace

@@ -10,6 +10,7 @@
 #include "bpfkit_config.h"
 #include "json.h"
 #include "kconfig.h"
+#include "options.h"
 #include "procfs.h"
 #include "text.h"
 
@@ -42,11 +43,16 @@ constexpr const char *kKconfigKeys[] = {
     "CONFIG_IKCONFIG_PROC",
 };
 
+// Where a tool's command is installed: its package name where the packages rename it.
+std::string installed_path(const std::string &tool) {
+    return std::string(BPFKIT_SBINDIR) + "/" + command_name(tool);
+}
+
 // Remedies name "<tool>"; in a tool's row, name its installed path.
 std::string for_tool(std::string remedy, const std::string &tool) {
     const std::string mark = "<tool>";
     for (size_t pos; (pos = remedy.find(mark)) != std::string::npos;)
-        remedy.replace(pos, mark.size(), std::string(BPFKIT_SBINDIR) + "/" + tool);
+        remedy.replace(pos, mark.size(), installed_path(tool));
     return remedy;
 }
 
@@ -107,8 +113,13 @@ Report collect(const std::vector<std::string> &only_tools) {
         auto trier = entry.make_trier();
         row.result = climb(*row.spec, LadderRequest{}, *trier, features);
         trier->release();
-        row.setcap =
-            setcap_line(row.spec->modes.front(), std::string(BPFKIT_SBINDIR) + "/" + entry.name);
+        // Capabilities for every mode of the best family, so the line works
+        // whichever of its rungs this kernel ends on.
+        ModeSpec caps = row.spec->modes.front();
+        for (const auto &mode : row.spec->modes)
+            if (mode.family == caps.family)
+                caps.needs.insert(caps.needs.end(), mode.needs.begin(), mode.needs.end());
+        row.setcap = setcap_line(caps, installed_path(entry.name));
         // Capabilities some mode of this tool needs and this process lacks.
         for (const auto &mode : row.spec->modes)
             for (Feature f : mode.needs)

@@ -5,18 +5,25 @@
 #pragma once
 
 #include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "netproc.h"
 #include "netproc_model.h"
 
 struct netproc_bpf;
+struct bpf_link;
 
 namespace bpfkit::netproc {
 
 class EbpfCollector {
   public:
     explicit EbpfCollector(netproc_bpf *skel);
+    ~EbpfCollector();
+    EbpfCollector(const EbpfCollector &) = delete;
+    EbpfCollector &operator=(const EbpfCollector &) = delete;
     // The counters since the last read. A map that cannot be read (EPERM when
     // the kernel wants CAP_BPF for every bpf() call) sets error() instead of
     // passing for an empty one.
@@ -28,13 +35,29 @@ class EbpfCollector {
     double fill() const { return fill_; }
 
   private:
-    struct KeyLess {
-        bool operator()(const netproc_key &a, const netproc_key &b) const;
+    // One entry of a counter map: its key's bytes, the tuple it counts and
+    // the totals summed over CPUs.
+    struct Entry {
+        std::string raw;
+        netproc_key tuple{};
+        Counters total;
     };
+    bool per_socket() const;
+    bool read_entries(std::vector<Entry> &out);
+    bool read_storage(std::vector<Entry> &out, std::vector<uint64_t> &released);
+    const netproc_key *socket_tuple(uint64_t cookie);
+    // Returns how many entries stay in the kernel's maps.
+    size_t forget_sockets(const std::vector<Entry> &entries, const std::set<uint32_t> &dead,
+                          const std::vector<uint64_t> &released);
 
     netproc_bpf *skel_;
     int ncpus_;
-    std::map<netproc_key, Counters, KeyLess> last_;
+    std::map<std::string, Counters> last_;  // by map key bytes
+    // Tracepoint rung: the tuple of each socket cookie, read once; and the
+    // sockets the kernel saw close, forgotten one read after they closed.
+    std::unordered_map<uint64_t, netproc_key> tuples_;
+    std::set<uint64_t> closed_;
+    bpf_link *iter_ = nullptr;  // the socket storage iterator (tracepoint rung)
     double fill_ = 0;
     int error_ = 0;
 };

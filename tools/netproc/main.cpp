@@ -118,17 +118,23 @@ std::string now_iso() {
 
 int main(int argc, char **argv) {
     Options o;
-    ToolInfo info{
-        "netproc", "[OPTIONS]", "Which process is using the network, how much, and to whom.",
+    // Installed as bpfkit-netproc where the packages rename it (options.h).
+    const std::string cmd = command_name("netproc");
+    const std::string epilog =
         "Modes, best first: fentry, kprobe, tracepoint (eBPF, counting socket payload in the\n"
         "kernel per process) and afpacket (frames matched to processes through /proc).\n"
         "\n"
-        "A cron snapshot: netproc --json --duration 5\n"
+        "A cron snapshot: " +
+        cmd +
+        " --json --duration 5\n"
         "\n"
         "Exit status: 0 ok; 1 runtime failure; 2 usage error, missing privileges, or no mode\n"
         "can run here (bpfcheck says why).\n"
         "\n"
-        "See netproc(8)."};
+        "See " +
+        cmd + "(8).";
+    ToolInfo info{cmd.c_str(), "[OPTIONS]",
+                  "Which process is using the network, how much, and to whom.", epilog.c_str()};
     OptionParser parser(info, kHelp | kVersion | kVerbose | kJson | kInterval | kCount | kDuration |
                                   kPid | kComm | kCgroup | kMode);
     parser.describe(kMode, "force one mode: fentry, kprobe, tracepoint or afpacket (as --hooks)",

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fcntl.h>
+#include <iterator>
 
 #include <cerrno>
 #include <linux/if_ether.h>
@@ -92,9 +94,12 @@ const LadderSpec &ladder() {
         s.modes.push_back(ModeSpec{
             "tracepoint",
             "ebpf",
-            "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf); counts socket payload",
-            {"netproc_tp_send", "netproc_tp_recv"},
-            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf},
+            "sock:sock_send_length and sock:sock_recv_length (6.3+, tp_btf) into socket "
+            "storage, cgroup sock_release and inet_sock_set_state for ends; counts socket payload",
+            {"netproc_tp_send", "netproc_tp_recv", "netproc_tp_state", "netproc_sock_release",
+             "netproc_iter_socks"},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::CapNetAdmin, Feature::KernelBtf,
+             Feature::TpBtf, Feature::Cgroup2},
             {},
             "the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3 and "
             "later)"});
@@ -111,18 +116,72 @@ const LadderSpec &ladder() {
     return spec;
 }
 
+bpf_link *attach_socket_iter(netproc_bpf *skel) {
+    union bpf_iter_link_info info = {};
+    info.map.map_fd = static_cast<__u32>(bpf_map__fd(skel->maps.sk_counts));
+    LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
+    return bpf_program__attach_iter(skel->progs.netproc_iter_socks, &opts);
+}
+
+namespace {
+
+// Every program of the mode through a bpf_link: the release hook on the
+// root of the cgroup v2 hierarchy (so every socket), the iterator on the
+// socket storage map, the rest where their section names say.
+int attach(void *p, const ModeSpec &mode, std::vector<bpf_link *> &links) {
+    auto *skel = static_cast<netproc_bpf *>(p);
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel->obj) {
+        if (!bpf_program__autoload(prog)) continue;
+        bpf_link *link = nullptr;
+        if (prog == skel->progs.netproc_sock_release) {
+            int cg = open(mount_point("cgroup2").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (cg < 0) return -errno;
+            link = bpf_program__attach_cgroup(prog, cg);
+            int err = errno;
+            close(cg);
+            errno = err;
+        } else if (prog == skel->progs.netproc_iter_socks) {
+            link = attach_socket_iter(skel);
+        } else {
+            link = bpf_program__attach(prog);
+        }
+        if (!link) return errno ? -errno : -EINVAL;
+        links.push_back(link);
+    }
+    (void)mode;
+    return 0;
+}
+
+}  // namespace
+
 std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter) {
-    auto configure = [filter](void *p, const ModeSpec &) {
+    auto configure = [filter](void *p, const ModeSpec &mode) {
         auto *skel = static_cast<netproc_bpf *>(p);
+        // The tracepoint rung counts per socket (sock_flows, socks, closed),
+        // the others per tuple (flows); the kprobe rung alone stashes
+        // arguments. A map the mode does not use is made with one entry.
+        const bool per_socket = mode.name == "tracepoint";
+        const uint32_t flows = filter.max_flows ? filter.max_flows : 16384;
+        bpf_map *sized[] = {skel->maps.flows,  skel->maps.sock_flows, skel->maps.socks,
+                            skel->maps.closed, skel->maps.released,   skel->maps.stashed};
+        const bool used[] = {!per_socket, per_socket, per_socket,
+                             per_socket,  per_socket, mode.name == "kprobe"};
+        for (size_t i = 0; i < std::size(sized); ++i) {
+            if (!used[i]) {
+                if (int err = bpf_map__set_max_entries(sized[i], 1)) return err;
+            } else if (sized[i] != skel->maps.stashed) {
+                if (int err = bpf_map__set_max_entries(sized[i], flows)) return err;
+            }
+        }
         const RecvArgs &a = recv_args();
         if (a.tcp) skel->rodata->tcp_recvmsg_nargs = a.tcp;
         if (a.udp) skel->rodata->udp_recvmsg_nargs = a.udp;
         if (a.udpv6) skel->rodata->udpv6_recvmsg_nargs = a.udpv6;
         skel->rodata->filter_tgid = filter.tgid;
-        if (filter.max_flows) return bpf_map__set_max_entries(skel->maps.flows, filter.max_flows);
         return 0;
     };
-    return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure);
+    return std::make_unique<SkeletonTrier>(make_skeleton_ops<netproc_bpf>(), configure, attach);
 }
 
 }  // namespace bpfkit::netproc

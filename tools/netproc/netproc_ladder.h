@@ -8,6 +8,7 @@
 #include "ladder.h"  // common/
 
 struct netproc_bpf;
+struct bpf_link;
 
 namespace bpfkit::netproc {
 
@@ -20,5 +21,9 @@ struct KernelFilter {
 // Opens netproc's skeleton for each rung with the kernel's recvmsg
 // argument counts and the filter set.
 std::unique_ptr<SkeletonTrier> make_trier(KernelFilter filter = {});
+
+// The iterator over the sockets' counters (tracepoint rung); each link
+// made gives its own reads.
+bpf_link *attach_socket_iter(netproc_bpf *skel);
 
 }  // namespace bpfkit::netproc

@@ -44,13 +44,17 @@ struct ProcName {
 
 // Things lost or skipped, cumulative since start: never silent.
 struct Losses {
-    uint64_t flows_full = 0;     // updates dropped: flow map full
-    uint64_t bytes_full = 0;     // their bytes
-    uint64_t procs_full = 0;     // processes whose name could not be kept
-    uint64_t stash_full = 0;     // kprobe entries lost
-    uint64_t peeks_skipped = 0;  // MSG_PEEK / MSG_ERRQUEUE receives not counted
-    uint64_t capture_drops = 0;  // AF_PACKET ring drops
-    uint64_t malformed = 0;      // frames that did not parse
+    uint64_t flows_full = 0;      // updates dropped: flow map full
+    uint64_t bytes_full = 0;      // their bytes
+    uint64_t procs_full = 0;      // processes whose name could not be kept
+    uint64_t stash_full = 0;      // kprobe entries lost
+    uint64_t peeks_skipped = 0;   // MSG_PEEK / MSG_ERRQUEUE receives not counted
+    uint64_t socks_full = 0;      // sockets whose tuple the kernel could not keep
+    uint64_t closed_full = 0;     // TCP closes not recorded (their sockets stay until exit)
+    uint64_t released_full = 0;   // released sockets whose last counts were lost
+    uint64_t released_bytes = 0;  // their bytes (the total at release)
+    uint64_t capture_drops = 0;   // AF_PACKET ring drops
+    uint64_t malformed = 0;       // frames that did not parse
 };
 
 struct Snapshot {
@@ -60,6 +64,9 @@ struct Snapshot {
     Counters unattributed;               // traffic no process could be found for (AF_PACKET)
     bool measures_unattributed = false;
     Losses losses;
+    // Counter entries left in the kernel after this read (eBPF modes): live
+    // sockets' storage and flows; released, closed and dead ones are dropped.
+    uint64_t kernel_entries = 0;
     double interval_s = 0;
 };
 

@@ -84,6 +84,10 @@ std::string losses_line(const Losses &l) {
         "updates lost to a full flow map (" + std::to_string(l.bytes_full) + " bytes)");
     add(l.procs_full, "process names not kept (name map full)");
     add(l.stash_full, "kprobe calls lost (stash map full)");
+    add(l.socks_full, "sockets counted without their tuple (socket map full)");
+    add(l.closed_full, "TCP closes not recorded (closed map full)");
+    add(l.released_full, "released sockets' last counts lost (" + std::to_string(l.released_bytes) +
+                             " bytes at most)");
     add(l.capture_drops, "frames dropped by the capture ring");
     add(l.malformed, "malformed frames");
     return s;
@@ -269,10 +273,14 @@ std::string json_totals(const ViewContext &ctx, const Snapshot &s) {
         w.null();
     }
     w.kv("processes_exited", static_cast<unsigned>(s.exited.size()));
+    w.kv("kernel_map_entries", s.kernel_entries);
     w.key("lost").begin_object();
     w.kv("flow_map_full_updates", s.losses.flows_full)
         .kv("flow_map_full_bytes", s.losses.bytes_full);
     w.kv("proc_map_full", s.losses.procs_full).kv("kprobe_stash_full", s.losses.stash_full);
+    w.kv("socket_map_full", s.losses.socks_full).kv("closed_map_full", s.losses.closed_full);
+    w.kv("released_map_full", s.losses.released_full)
+        .kv("released_map_full_bytes", s.losses.released_bytes);
     w.kv("capture_drops", s.losses.capture_drops).kv("malformed_frames", s.losses.malformed);
     w.end_object();
     w.kv("peeks_skipped", s.losses.peeks_skipped);

@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// The kernel's BTF parsed from a read-only mapping where the kernel allows
+// it (6.16 and later): one copy in memory instead of libbpf 1.1's two.
+#pragma once
+
+namespace bpfkit {
+
+// Whether a parse of the kernel's BTF used the mapping.
+bool kernel_btf_mapped();
+
+}  // namespace bpfkit
