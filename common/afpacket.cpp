@@ -71,6 +71,8 @@ AfPacket::AfPacket(AfPacket &&other) noexcept
       block_count_(std::exchange(other.block_count_, 0)),
       cur_block_(std::exchange(other.cur_block_, 0)),
       drop_outgoing_(std::exchange(other.drop_outgoing_, false)),
+      block_timeout_ms_(std::exchange(other.block_timeout_ms_, 0)),
+      frames_read_(std::exchange(other.frames_read_, 0)),
       acc_(std::exchange(other.acc_, AfPacketStats{})) {}
 
 AfPacket &AfPacket::operator=(AfPacket &&other) noexcept {
@@ -84,6 +86,8 @@ AfPacket &AfPacket::operator=(AfPacket &&other) noexcept {
         block_count_ = std::exchange(other.block_count_, 0);
         cur_block_ = std::exchange(other.cur_block_, 0);
         drop_outgoing_ = std::exchange(other.drop_outgoing_, false);
+        block_timeout_ms_ = std::exchange(other.block_timeout_ms_, 0);
+        frames_read_ = std::exchange(other.frames_read_, 0);
         acc_ = std::exchange(other.acc_, AfPacketStats{});
     }
     return *this;
@@ -103,6 +107,7 @@ void AfPacket::close() {
 int AfPacket::open(const AfPacketOptions &o, std::string *err) {
     close();
     acc_ = {};
+    frames_read_ = 0;
     auto fail = [&](int e, const std::string &msg) {
         if (err != nullptr) *err = msg;
         close();
@@ -233,6 +238,9 @@ int AfPacket::open(const AfPacketOptions &o, std::string *err) {
     block_size_ = o.block_size;
     block_count_ = o.block_count;
     cur_block_ = 0;
+    // 0 asks for the kernel's default, 8 ms where the link speed is unknown
+    // and less on fast links.
+    block_timeout_ms_ = o.block_timeout_ms > 0 ? o.block_timeout_ms : 8;
 
     if (o.promisc) {
         packet_mreq mr{};
@@ -318,6 +326,7 @@ int AfPacket::poll(int timeout_ms, const std::function<void(const Frame &)> &cb)
             std::memcpy(&sll, blk + off + kSllOffset, sizeof sll);
             if (h.tp_mac > block_size_ - off || h.tp_snaplen > block_size_ - off - h.tp_mac) break;
 
+            ++frames_read_;
             if (!(drop_outgoing_ && sll.sll_pkttype == PACKET_OUTGOING)) {
                 Frame f;
                 f.data = std::span<const uint8_t>(blk + off + h.tp_mac, h.tp_snaplen);
@@ -351,7 +360,31 @@ AfPacketStats AfPacket::stats() {
         acc_.drops += st.tp_drops;
         acc_.freeze_q += st.tp_freeze_q_cnt;
     }
+    const uint64_t handled = acc_.drops + frames_read_;
+    acc_.unread = acc_.packets > handled ? acc_.packets - handled : 0;
     return acc_;
+}
+
+int AfPacket::drain(int budget_ms, const std::function<void(const Frame &)> &cb) {
+    timespec start{};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    // Twice the block timeout: the kernel retires a partly filled block when
+    // its timer finds it still current, which is one to two periods after
+    // its first frame.
+    const int wait_ms = 2 * std::max(block_timeout_ms_, 1) + 5;
+    int total = 0;
+    for (;;) {
+        timespec now{};
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        const long spent =
+            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1'000'000;
+        if (spent >= budget_ms) break;
+        const int n = poll(static_cast<int>(std::min<long>(wait_ms, budget_ms - spent)), cb);
+        if (n < 0) return total > 0 ? total : n;
+        if (n == 0) break;
+        total += n;
+    }
+    return total;
 }
 
 // ---------------------------------------------------------------------------

@@ -51,6 +51,10 @@ struct AfPacketStats {
     uint64_t packets = 0;
     uint64_t drops = 0;     // ring full
     uint64_t freeze_q = 0;  // times the queue was frozen because no block was free
+    // Frames that reached the ring and were not handed to a callback yet:
+    // packets - drops - frames read. After drain() at the end, what is left
+    // here was captured and never read, and is lost.
+    uint64_t unread = 0;
 };
 
 class AfPacket {
@@ -75,6 +79,12 @@ class AfPacket {
     // EINTR) or -errno (-EBADF if not open, the socket error on POLLERR).
     int poll(int timeout_ms, const std::function<void(const Frame &)> &cb);
 
+    // At the end of a capture: reads every ready block, then waits for the
+    // kernel to hand over the block it is filling (it does within the block
+    // timeout), until a wait brings nothing or budget_ms is spent. Returns the
+    // number of frames, or -errno.
+    int drain(int budget_ms, const std::function<void(const Frame &)> &cb);
+
     // Cumulative statistics (see AfPacketStats).
     AfPacketStats stats();
 
@@ -90,6 +100,8 @@ class AfPacket {
     uint32_t block_count_ = 0;
     uint32_t cur_block_ = 0;
     bool drop_outgoing_ = false;  // PACKET_IGNORE_OUTGOING unavailable: filter here
+    int block_timeout_ms_ = 0;
+    uint64_t frames_read_ = 0;  // every frame walked in the ring, filtered here or not
     AfPacketStats acc_{};
 };
 

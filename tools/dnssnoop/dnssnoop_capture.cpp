@@ -122,19 +122,25 @@ int AfPacketCapture::open(const std::vector<uint16_t> &ports, std::string *err) 
     return cap_.open(o, err);
 }
 
+void AfPacketCapture::deliver(const Frame &f, const PacketHandler &handler) const {
+    pkt::Packet pk;
+    parse_frame(f, pk);
+    if (!pk.is_ip || pk.l3_offset > f.data.size()) return;
+    CapturedPacket p;
+    p.ts_ns = static_cast<uint64_t>(ns_of(f.ts) - wall_offset_ns_);
+    p.dir = f.pkttype == PACKET_OUTGOING ? Dir::Egress : Dir::Ingress;
+    p.ip = f.data.subspan(pk.l3_offset);
+    p.wire_len = f.wire_len > pk.l3_offset ? f.wire_len - pk.l3_offset : 0;
+    handler(p);
+}
+
 int AfPacketCapture::poll(int timeout_ms, const PacketHandler &handler) {
-    int n = cap_.poll(timeout_ms, [&](const Frame &f) {
-        pkt::Packet pk;
-        parse_frame(f, pk);
-        if (!pk.is_ip || pk.l3_offset > f.data.size()) return;
-        CapturedPacket p;
-        p.ts_ns = static_cast<uint64_t>(ns_of(f.ts) - wall_offset_ns_);
-        p.dir = f.pkttype == PACKET_OUTGOING ? Dir::Egress : Dir::Ingress;
-        p.ip = f.data.subspan(pk.l3_offset);
-        p.wire_len = f.wire_len > pk.l3_offset ? f.wire_len - pk.l3_offset : 0;
-        handler(p);
-    });
+    int n = cap_.poll(timeout_ms, [&](const Frame &f) { deliver(f, handler); });
     return n < 0 ? n : 0;
+}
+
+int AfPacketCapture::drain(int budget_ms, const PacketHandler &handler) {
+    return cap_.drain(budget_ms, [&](const Frame &f) { deliver(f, handler); });
 }
 
 }  // namespace bpfkit::dnssnoop

@@ -53,9 +53,14 @@ class AfPacketCapture {
     int open(const std::vector<uint16_t> &ports, std::string *err);
     int fd() const { return cap_.fd(); }
     int poll(int timeout_ms, const PacketHandler &handler);
+    // At the stop: what the kernel captured and did not hand over yet
+    // (see AfPacket::drain).
+    int drain(int budget_ms, const PacketHandler &handler);
     AfPacketStats stats() { return cap_.stats(); }
 
   private:
+    void deliver(const Frame &f, const PacketHandler &handler) const;
+
     AfPacket cap_;
     int64_t wall_offset_ns_ = 0;
 };

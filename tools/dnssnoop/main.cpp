@@ -415,14 +415,14 @@ int main(int argc, char **argv) {
             flush();
             return write_failed ? 1 : 0;
         });
-    // What the kernel handed over before the stop and was not read yet (an
-    // AF_PACKET block is handed over within its 10 ms timeout), then the
-    // timeouts that are due by now.
+    // What the kernel captured before the stop and was not read yet (an
+    // AF_PACKET block is handed over within two of its 10 ms timeouts), then
+    // the timeouts that are due by now.
     if (rc == 0) {
         if (ebpf) {
             ebpf->poll(0);
         } else {
-            afp->poll(30, handle);
+            afp->drain(500, handle);
         }
         tracker.sweep(mono_now_ns());
     }
@@ -441,7 +441,9 @@ int main(int argc, char **argv) {
         run.no_owner = k.no_owner;
     } else {
         AfPacketStats a = afp->stats();
-        run.ring_drops = a.drops;
+        // dropped because the ring was full, or captured and still unread
+        // when the drain's budget ran out
+        run.ring_drops = a.drops + a.unread;
         run.truncated = ts.truncated;
         run.no_owner = procs.misses();
     }
