@@ -4,9 +4,9 @@
 #     records on a loopback address of its own; each rate is run with nothing watching,
 #     with dnssnoop (auto mode, then AF_PACKET mode), and with `tcpdump -i lo -w /dev/null
 #     port 53` as the peer
-#   - loss: dnssnoop's ring_drops, and whether every answer dnsperf got is one of dnssnoop's
-#     transactions for dnsperf's pid (from --summary's top_processes), and its timeouts
-#     against the queries dnsperf lost
+#   - loss: dnssnoop's ring_drops, whether every answer dnsperf got is one of dnssnoop's
+#     transactions with the bench's resolver, and its timeouts against the queries dnsperf
+#     lost; then how many of those transactions name dnsperf's pid
 #   - cost: the watcher's CPU (user + system, from /proc, plus BPF run time of its programs
 #     with kernel.bpf_stats_enabled) per 1000 queries answered
 # Run as root after ./dev build; needs packaging/deps/bench.txt (dnsperf, tcpdump, dnsmasq).
@@ -72,8 +72,9 @@ with_dnssnoop() {
 	# JSON lines: dnssnoop formats every transaction; awk counts dnsperf's answers and
 	# timeouts and keeps the rest (awk's CPU is not counted)
 	"$DNSSNOOP" --json --timeout 1 --capture-mode "$mode" 2>"$TMP/ds.err" \
-		> >(awk '/"comm":"dnsperf"/ && /"event":"answer"/ {a++; next} /"comm":"dnsperf"/ && /"event":"timeout"/ {t++; next}
-			{print} END {printf "{\"event\":\"counted\",\"answers\":%d,\"timeouts\":%d}\n", a, t}' >"$TMP/ds.jsonl") &
+		> >(awk -v srv="\"server\":\"$ADDR\"" 'index($0, srv) && /"event":"answer"/ {a++; if (/"comm":"dnsperf"/) ad++; next}
+			index($0, srv) && /"event":"timeout"/ {t++; next}
+			{print} END {printf "{\"event\":\"counted\",\"answers\":%d,\"dnsperf\":%d,\"timeouts\":%d}\n", a, ad, t}' >"$TMP/ds.jsonl") &
 	pid=$!
 	for _ in $(seq 500); do grep -q '^dnssnoop: mode: ' "$TMP/ds.err" && break; sleep 0.01; done
 	ids=$(jq -n -c --argjson a "$before" --argjson b "$(prog_ids)" '$b - $a')
@@ -86,12 +87,12 @@ with_dnssnoop() {
 	stop "$pid"
 	for _ in $(seq 100); do grep -q '"event":"counted"' "$TMP/ds.jsonl" 2>/dev/null && break; sleep 0.05; done
 	jq -r -s '(map(select(.event=="stats"))[-1]) as $s | (map(select(.event=="counted"))[-1]) as $c
-		| "\($s.mode) \($s.ring_drops) \($c.answers) \($c.timeouts)"' "$TMP/ds.jsonl" >"$TMP/ds.row"
-	read -r rmode drops txn tmo <"$TMP/ds.row"
+		| "\($s.mode) \($s.ring_drops) \($c.answers) \($c.timeouts) \($c.dnsperf)"' "$TMP/ds.jsonl" >"$TMP/ds.row"
+	read -r rmode drops txn tmo named <"$TMP/ds.row"
 	awk -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b-a}')" -v b=$((b1 - b0)) -v d="$done" \
-		-v o="$sent" -v l="$lost" -v s="$SECS" -v m="$rmode" -v t="$txn" -v dr="$drops" -v to="$tmo" \
-		'BEGIN { printf "%s %d %d %d %s %s %s %s %.2f %.2f\n", m, o/s, d/s, l, dr, t, to,
-			(t == d && to == l && dr == 0) ? "yes" : "NO",
+		-v o="$sent" -v l="$lost" -v s="$SECS" -v m="$rmode" -v t="$txn" -v dr="$drops" -v to="$tmo" -v n="$named" \
+		'BEGIN { printf "%s %d %d %d %s %s %s %s %.1f %.2f %.2f\n", m, o/s, d/s, l, dr, t, to,
+			(t == d && to == l && dr == 0) ? "yes" : "NO", t ? 100 * n / t : 0,
 			1000 * (c + b/1e9) / (d ? d/1000 : 1), 1000 * (b/1e9) / (d ? d/1000 : 1) }'
 }
 
@@ -110,30 +111,32 @@ with_tcpdump() {
 	dropped=$(awk '/dropped by kernel/ {print $1}' "$TMP/td.err")
 	awk -v c="$(awk -v a="$c0" -v b="$c1" 'BEGIN{print b-a}')" -v d="$done" -v o="$sent" -v l="$lost" -v s="$SECS" \
 		-v cap="$captured" -v dr="$dropped" \
-		'BEGIN { printf "tcpdump %d %d %d %s %s - %s %.2f -\n", o/s, d/s, l, dr, cap "pkts", (dr == 0 && cap >= 2 * (o - l)) ? "yes" : "NO",
+		'BEGIN { printf "tcpdump %d %d %d %s %s - %s - %.2f -\n", o/s, d/s, l, dr, cap "pkts", (dr == 0 && cap >= 2 * (o - l)) ? "yes" : "NO",
 			1000 * c / (d ? d/1000 : 1) }'
 }
 
 sysctl -qw kernel.bpf_stats_enabled=1
-row() { printf '%-17s %8s %9s %6s %7s %11s %7s %8s %8s %9s\n' "$@"; }
+row() { printf '%-17s %8s %9s %6s %7s %11s %7s %8s %7s %8s %9s\n' "$@"; }
 echo "== dnssnoop vs tcpdump: dnsperf against dnsmasq on $ADDR (lo), ${SECS}s per row, $(nproc) CPUs"
-row watcher offered/s answered/s lost drops answers timeouts no-loss ms/1kq bpf-ms/1kq
+row watcher offered/s answered/s lost drops answers timeouts no-loss named% ms/1kq bpf-ms/1kq
 for rate in $RATES; do
 	read -r sent done lost _ < <(load "$rate")
-	row none $((sent / SECS)) $((done / SECS)) "$lost" - - - - - -
+	row none $((sent / SECS)) $((done / SECS)) "$lost" - - - - - - -
 	for mode in $MODES; do
-		read -r m o d l dr t to ok cpu bpf < <(with_dnssnoop "$rate" "$mode")
-		row "dnssnoop:$m" "$o" "$d" "$l" "$dr" "$t" "$to" "$ok" "$cpu" "$bpf"
+		read -r m o d l dr t to ok named cpu bpf < <(with_dnssnoop "$rate" "$mode")
+		row "dnssnoop:$m" "$o" "$d" "$l" "$dr" "$t" "$to" "$ok" "$named" "$cpu" "$bpf"
 	done
-	read -r w o d l dr t to ok cpu bpf < <(with_tcpdump "$rate")
-	row "$w" "$o" "$d" "$l" "$dr" "$t" "$to" "$ok" "$cpu" "$bpf"
+	read -r w o d l dr t to ok named cpu bpf < <(with_tcpdump "$rate")
+	row "$w" "$o" "$d" "$l" "$dr" "$t" "$to" "$ok" "$named" "$cpu" "$bpf"
 done
 echo
 echo "offered/answered: queries per second dnsperf sent / got answered; lost: queries it got no"
 echo "  answer to (the resolver's loss on this busy machine, not the watcher's)"
 echo "drops: dnssnoop's ring_drops (AF_PACKET: frames the kernel dropped); tcpdump's 'dropped by kernel'"
-echo "answers/timeouts: dnssnoop's transactions of dnsperf; no-loss: drops 0, answers = answered"
-echo "  and timeouts = lost (tcpdump: drops 0 and 2 packets per answered query captured)"
+echo "answers/timeouts: dnssnoop's transactions with the bench's resolver; no-loss: drops 0,"
+echo "  answers = answered and timeouts = lost (tcpdump: drops 0 and 2 packets per answered query"
+echo "  captured); named%: answers attributed to dnsperf's pid (AF_PACKET mode names a process"
+echo "  from /proc, and misses the last queries of a process that exits at once)"
 echo "ms/1kq: the watcher's CPU (user + system of its process, plus its BPF programs' run time)"
 echo "  per 1000 answered queries; tcpdump's copy into its ring runs in the senders' softirq"
 echo "  context and is not in its figure (dnssnoop's BPF part is: bpf-ms/1kq)"
