@@ -70,13 +70,23 @@ bool ends_with(const std::string &s, const std::string &suffix) {
 }
 
 // The answer to a query: A queries get one A record, other types none
-// (NOERROR); names under --nx get NXDOMAIN; names under --drop none at all.
-bool answer(const uint8_t *m, size_t n, const in_addr &addr, const std::string &drop,
-            const std::string &nx, Bytes &out) {
+// (NOERROR); names under --nx get NXDOMAIN; names under --drop none at all;
+// names under --slow after --slow-ms.
+struct Rules {
+    in_addr addr{};
+    std::string drop, nx, slow;
+    int slow_ms = 200;
+};
+
+bool answer(const uint8_t *m, size_t n, const Rules &r, Bytes &out) {
+    const in_addr &addr = r.addr;
     std::string name;
     size_t end;
     if (!read_question(m, n, name, end)) return false;
-    if (ends_with(name, drop)) return false;
+    if (ends_with(name, r.drop)) return false;
+    // The responder is sequential: a slow answer holds the others back.
+    if (ends_with(name, r.slow)) usleep(static_cast<useconds_t>(r.slow_ms) * 1000);
+    const std::string &nx = r.nx;
     const uint16_t qtype = get16(m + end - 4);
     const bool is_nx = ends_with(name, nx);
     const bool with_a = qtype == 1 && !is_nx;
@@ -105,13 +115,23 @@ struct TcpConn {
 int run_dns_serve(int argc, char **argv) {
     Options o(
         "dns-serve",
-        {{"listen", true}, {"answer", true}, {"drop", true}, {"nx", true}, {"ready-file", true}});
+        {{"listen", true},
+         {"answer", true},
+         {"drop", true},
+         {"nx", true},
+         {"slow", true},
+         {"slow-ms", true},
+         {"ready-file", true}});
     o.parse(argc, argv, 2);
     Endpoint at = parse_endpoint(o.require("listen"), true, "dns-serve: --listen");
-    in_addr addr{};
-    if (inet_pton(AF_INET, o.has("answer") ? o.get("answer").c_str() : "10.9.9.9", &addr) != 1)
+    Rules rules;
+    if (inet_pton(AF_INET, o.has("answer") ? o.get("answer").c_str() : "10.9.9.9",
+                  &rules.addr) != 1)
         throw UsageError("dns-serve: --answer wants an IPv4 address");
-    const std::string drop = o.get("drop"), nx = o.get("nx");
+    rules.drop = o.get("drop");
+    rules.nx = o.get("nx");
+    rules.slow = o.get("slow");
+    rules.slow_ms = static_cast<int>(o.size("slow-ms", 200, 0, 10000));
     Deadline dl = start_run(o, "tg-dns-serve");
 
     Fd udp(make_socket(at.family(), SOCK_DGRAM)), tcp(make_socket(at.family(), SOCK_STREAM));
@@ -141,7 +161,7 @@ int run_dns_serve(int argc, char **argv) {
             ssize_t n =
                 recvfrom(udp.fd, buf, sizeof(buf), 0, reinterpret_cast<sockaddr *>(&from), &flen);
             Bytes out;
-            if (n > 0 && answer(buf, static_cast<size_t>(n), addr, drop, nx, out))
+            if (n > 0 && answer(buf, static_cast<size_t>(n), rules, out))
                 sendto(udp.fd, out.data(), out.size(), 0, reinterpret_cast<sockaddr *>(&from),
                        flen);
         }
@@ -162,7 +182,7 @@ int run_dns_serve(int argc, char **argv) {
             while (c.buf.size() >= 2 && c.buf.size() >= 2u + get16(c.buf.data())) {
                 size_t len = get16(c.buf.data());
                 Bytes out, framed;
-                if (answer(c.buf.data() + 2, len, addr, drop, nx, out)) {
+                if (answer(c.buf.data() + 2, len, rules, out)) {
                     put16(framed, static_cast<uint16_t>(out.size()));
                     framed.insert(framed.end(), out.begin(), out.end());
                     if (write(c.fd.fd, framed.data(), framed.size()) < 0) break;

@@ -40,10 +40,12 @@ Commands:
       busy machine does not stretch it.
 
   dns-serve --listen ADDR:PORT [--answer IPV4] [--drop SUFFIX] [--nx SUFFIX]
-        [--ready-file FILE]
+        [--slow SUFFIX [--slow-ms MS]] [--ready-file FILE]
       A tiny DNS responder on UDP and TCP (PORT 0 picks one): A queries get
       one A record (10.9.9.9 unless --answer), other types none; names ending
-      in --nx get NXDOMAIN, in --drop no answer. Runs until --timeout (exit 0).
+      in --nx get NXDOMAIN, in --drop no answer, in --slow their answer after
+      --slow-ms (200; the responder waits meanwhile). Runs until --timeout
+      (exit 0).
   dns-query --to ADDR:PORT [--tcp] [--wait-ms MS] [--linger-ms MS] --name NAME...
       One query per --name (NAME, or NAME/AAAA), each on a socket of its own
       (UDP) or all on one connection (--tcp); one line per query with pid,

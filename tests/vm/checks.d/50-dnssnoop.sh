@@ -28,7 +28,8 @@ ds_stop() {
 traffic() { # name
 	_t=$WORK/$1
 	"$GEN" dns-query --to 127.0.0.1:53 --comm dq-udp --wait-ms 1500 --linger-ms 300 \
-		--name a.vm.test --name b.vm.test/AAAA --name x.nx.vm.test --name t.drop.vm.test >"$_t.truth" 2>"$_t.gen.err"
+		--name a.vm.test --name b.vm.test/AAAA --name x.nx.vm.test --name t.drop.vm.test \
+		--name s.slow.vm.test >"$_t.truth" 2>"$_t.gen.err"
 	"$GEN" dns-query --to 127.0.0.1:53 --tcp --comm dq-tcp --linger-ms 300 \
 		--name c.vm.test --name d.vm.test/AAAA >>"$_t.truth" 2>>"$_t.gen.err"
 	# busybox nslookup: asks A and AAAA and is gone at once
@@ -71,6 +72,19 @@ check_nslookup() { # name pid|any
 		  else "ok \($m | map("\(.qtype) pid \(.pid)") | join(", "))" end' "$DSOUT.jsonl"
 }
 
+# The slow name's latency against the 200 ms the responder held it and the
+# client's own measure (ms in the truth).
+check_latency() { # name
+	_t=$WORK/$1
+	_c=$(jq -r 'select(.qname == "s.slow.vm.test") | .ms * 1000 | floor' "$_t.truth")
+	jq -s -r --argjson c "${_c:-0}" '
+		map(select(.event == "answer" and .qname == "s.slow.vm.test")) as $m
+		| if ($m | length) != 1 then "WRONG \($m | length) answers for s.slow.vm.test"
+		  else $m[0].latency_us as $l | ([$c, 220000] | max) as $hi
+		  | if $l < 180000 or $l > $hi or $l < $c - 20000 then "WRONG latency \($l) us, client \($c) us"
+		    else "ok \($l) us, client \($c) us" end end' "$DSOUT.jsonl"
+}
+
 # One rung: dnssnoop in it, the traffic, the checks.
 rung() { # label mode dnssnoop-args...
 	_l=$1 _m=$2
@@ -90,9 +104,9 @@ rung() { # label mode dnssnoop-args...
 	if [ -s "$WORK/$_l.gen.err" ]; then
 		not_ok "dnssnoop $_l: the client ran" "$(cat "$WORK/$_l.gen.err")"
 	elif check_truth "$_l"; then
-		ok "dnssnoop $_l: 6 queries (UDP, TCP, NXDOMAIN, a timeout) once each, right pid and comm"
+		ok "dnssnoop $_l: 7 queries (UDP, TCP, NXDOMAIN, a timeout, a slow answer) once each, right pid and comm"
 	else
-		not_ok "dnssnoop $_l: 6 queries (UDP, TCP, NXDOMAIN, a timeout) once each, right pid and comm" \
+		not_ok "dnssnoop $_l: 7 queries (UDP, TCP, NXDOMAIN, a timeout, a slow answer) once each, right pid and comm" \
 			"$(cat "$WORK/$_l.check")"
 	fi
 	_how=pid
@@ -102,6 +116,13 @@ rung() { # label mode dnssnoop-args...
 	ok*) ok "dnssnoop $_l: busybox nslookup's A and AAAA (a process gone at once), $_how" ;;
 	*) not_ok "dnssnoop $_l: busybox nslookup's A and AAAA (a process gone at once), $_how" "$_r" ;;
 	esac
+	# The answer held 200 ms by the responder: at 200 ms +- 20, or within 20 ms
+	# of what the client measured where this emulated machine held it longer.
+	_r=$(check_latency "$_l")
+	case $_r in
+	ok*) ok "dnssnoop $_l: an answer 200 ms late is reported at 200 ms +- 20 ($_r)" ;;
+	*) not_ok "dnssnoop $_l: an answer 200 ms late is reported at 200 ms +- 20" "$_r" ;;
+	esac
 	diag "dnssnoop $_l: $(jq -c 'select(.event == "stats") | del(.schema, .time, .event)' "$DSOUT.jsonl")"
 }
 
@@ -110,7 +131,8 @@ if [ ! -x "$DS" ]; then
 elif [ ! -x "$GEN" ]; then
 	not_ok "bpfkit-trafficgen is in the initramfs"
 else
-	"$GEN" dns-serve --listen 127.0.0.1:53 --drop drop.vm.test --nx nx.vm.test --timeout 200 \
+	"$GEN" dns-serve --listen 127.0.0.1:53 --drop drop.vm.test --nx nx.vm.test --slow slow.vm.test \
+		--slow-ms 200 --timeout 200 \
 		--ready-file "$WORK/srv.ready" >/dev/null 2>"$WORK/srv.err" &
 	SRV=$!
 	if ! wait_for 10 test -s "$WORK/srv.ready"; then
