@@ -113,20 +113,18 @@ struct TcpConn {
 }  // namespace
 
 int run_dns_serve(int argc, char **argv) {
-    Options o(
-        "dns-serve",
-        {{"listen", true},
-         {"answer", true},
-         {"drop", true},
-         {"nx", true},
-         {"slow", true},
-         {"slow-ms", true},
-         {"ready-file", true}});
+    Options o("dns-serve", {{"listen", true},
+                            {"answer", true},
+                            {"drop", true},
+                            {"nx", true},
+                            {"slow", true},
+                            {"slow-ms", true},
+                            {"ready-file", true}});
     o.parse(argc, argv, 2);
     Endpoint at = parse_endpoint(o.require("listen"), true, "dns-serve: --listen");
     Rules rules;
-    if (inet_pton(AF_INET, o.has("answer") ? o.get("answer").c_str() : "10.9.9.9",
-                  &rules.addr) != 1)
+    if (inet_pton(AF_INET, o.has("answer") ? o.get("answer").c_str() : "10.9.9.9", &rules.addr) !=
+        1)
         throw UsageError("dns-serve: --answer wants an IPv4 address");
     rules.drop = o.get("drop");
     rules.nx = o.get("nx");
