@@ -76,6 +76,12 @@ const char *state_name(State s);  // "yes", "no", "unknown"
 std::string errno_name(int err);  // "EPERM", "ENOENT", ... or the number
 // The first mount point of a file system type ("cgroup2"), or empty.
 std::string mount_point(const std::string &fstype);
+// A path to the root of the cgroup2 hierarchy: where it is mounted here, or,
+// in a mount namespace without it (`ip netns exec` remounts /sys), the mount
+// of an ancestor process or of init in our cgroup namespace, seen through
+// /proc/PID/root. Empty if none. *elsewhere (if given) says it came from
+// another process's view.
+std::string cgroup2_root(bool *elsewhere = nullptr);
 
 // Where results come from: the real kernel, or a fake in unit tests.
 class FeatureSource {

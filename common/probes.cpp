@@ -47,8 +47,10 @@ extern "C" __attribute__((noinline, used)) int bpfkit_uprobe_target(int x) {
 namespace bpfkit {
 
 // The first mount point of a file system type, from /proc/self/mountinfo.
-std::string mount_point(const std::string &fstype) {
-    std::ifstream in("/proc/self/mountinfo");
+namespace {
+
+std::string mount_point_in(const char *mountinfo, const std::string &fstype) {
+    std::ifstream in(mountinfo);
     std::string line;
     while (std::getline(in, line)) {
         // id parent maj:min root mountpoint options [optional...] - fstype source superopts
@@ -60,6 +62,56 @@ std::string mount_point(const std::string &fstype) {
         std::string type;
         ss >> type;
         if (type == fstype) return mnt;
+    }
+    return "";
+}
+
+bool same_namespace(const char *a, const char *b) {
+    struct stat sa {
+    }, sb{};
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+}  // namespace
+
+std::string mount_point(const std::string &fstype) {
+    return mount_point_in("/proc/self/mountinfo", fstype);
+}
+
+namespace {
+
+pid_t parent_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("PPid:", 0) == 0) return static_cast<pid_t>(std::atoi(line.c_str() + 5));
+    return 0;
+}
+
+}  // namespace
+
+std::string cgroup2_root(bool *elsewhere) {
+    if (elsewhere != nullptr) *elsewhere = false;
+    std::string mnt = mount_point("cgroup2");
+    if (!mnt.empty()) return mnt;
+    // Another process's view holds the same hierarchy if it is in our
+    // cgroup namespace: our ancestors first (the shell that ran `ip netns
+    // exec`), then init; /proc/PID/root takes ptrace access to each.
+    std::vector<pid_t> candidates;
+    for (pid_t p = getppid(); p > 1 && candidates.size() < 16; p = parent_of(p))
+        candidates.push_back(p);
+    candidates.push_back(1);
+    for (pid_t pid : candidates) {
+        const std::string proc = "/proc/" + std::to_string(pid);
+        if (!same_namespace("/proc/self/ns/cgroup", (proc + "/ns/cgroup").c_str())) continue;
+        std::string theirs = mount_point_in((proc + "/mountinfo").c_str(), "cgroup2");
+        if (theirs.empty()) continue;
+        std::string path = proc + "/root" + theirs;
+        struct stat st {};
+        if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+        if (elsewhere != nullptr) *elsewhere = true;
+        return path;
     }
     return "";
 }
@@ -624,7 +676,7 @@ FeatureResult KernelProbes::tc() {
 }
 
 FeatureResult KernelProbes::cgroup_skb() {
-    std::string mnt = mount_point("cgroup2");
+    std::string mnt = cgroup2_root();
     if (mnt.empty())
         return no(
             ENOENT, "no cgroup2 hierarchy is mounted",
@@ -946,8 +998,17 @@ FeatureResult KernelProbes::probe(Feature f) {
                             "mount -t debugfs nodev /sys/kernel/debug");
         case Feature::Bpffs:
             return mount_fs("bpf", "/sys/fs/bpf", "mount -t bpf bpf /sys/fs/bpf");
-        case Feature::Cgroup2:
+        case Feature::Cgroup2: {
+            bool elsewhere = false;
+            std::string root = cgroup2_root(&elsewhere);
+            if (elsewhere)
+                return yes(root,
+                           "cgroup2 is not mounted in this mount namespace (as under ip netns "
+                           "exec); the hierarchy is reached through another process's view, in "
+                           "the same cgroup namespace, at " +
+                               root);
             return mount_fs("cgroup2", "/sys/fs/cgroup", "mount -t cgroup2 none /sys/fs/cgroup");
+        }
         case Feature::CapBpf:
             if (caps().last_cap < CAP_BPF)
                 return cap_result(CAP_SYS_ADMIN, "CAP_SYS_ADMIN",

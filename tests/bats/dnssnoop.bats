@@ -504,6 +504,20 @@ rig_lo() {
 	done
 }
 
+# `ip netns exec` gives dnssnoop a mount namespace whose /sys has no cgroup2: the eBPF modes
+# reach the hierarchy through its parent's view, and name every process as on the host.
+@test "under ip netns exec: the same eBPF mode as on the host, each query once with its pid" {
+	[ "$MODE" != afpacket ] || skip "this kernel runs dnssnoop in afpacket mode"
+	DS_NS=$NSA start_dnssnoop
+	grep -q "^dnssnoop: mode: $MODE " "$BATS_TEST_TMPDIR/ds.err"
+	ip netns exec "$NSA" "$PY" "$RIG" client --server "$B4" --comm dns-nsx "www.$ZONE/A" "nx.$ZONE/A" >"$BATS_TEST_TMPDIR/u.out"
+	ip netns exec "$NSA" "$PY" "$RIG" client --server "$B4" --proto tcp --comm dns-nsxt "$ZONE/SOA" >"$BATS_TEST_TMPDIR/t.out"
+	rig_lo l.out --comm dns-nsx-lo "txt.$ZONE/TXT"
+	stop_dnssnoop
+	[ "$(jq -r 'select(.event=="stats").mode' "$BATS_TEST_TMPDIR/ds.jsonl")" = "$MODE" ]
+	check --queries "$BATS_TEST_TMPDIR/u.out" --queries "$BATS_TEST_TMPDIR/t.out" --queries "$BATS_TEST_TMPDIR/l.out" --exclusive
+}
+
 # AF_PACKET mode sees frames on the interfaces of its namespace and finds the process from
 # /proc (the socket's inode in /proc/net/{udp,tcp}{,6} and /proc/PID/fd).  A process whose
 # socket is gone before the scan (dig, getent: a few ms) may be shown without pid: the

@@ -129,6 +129,18 @@ check_truth() {
 	check_truth "$BATS_TEST_TMPDIR/client.out" "$BATS_TEST_TMPDIR/server.out"
 }
 
+# `ip netns exec` gives netproc a mount namespace whose /sys has no cgroup2: the tracepoint
+# rung's sock_release hook reaches the hierarchy through its parent's view.
+@test "under ip netns exec: the same mode as on the host, UDP 1000 datagrams >= 99%" {
+	start_server "$NSB" --udp 5305 --bind "$B4" --udp-count 1000 --comm np-srv-udpx
+	NP_NS=$NSA start_netproc
+	ip netns exec "$NSA" "$GEN" udp --to "$B4:5305" --count 1000 --size 700 --connected --comm np-udp-x >"$BATS_TEST_TMPDIR/client.out"
+	finish_server
+	stop_netproc
+	[ "$(jq -r 'select(.type=="totals").mode' "$BATS_TEST_TMPDIR/np.jsonl" | sort -u)" = "$MODE" ]
+	check_truth "$BATS_TEST_TMPDIR/client.out" "$BATS_TEST_TMPDIR/server.out"
+}
+
 @test "UDP, 1000 datagrams with sendto on an unconnected socket: >= 99%, remote known" {
 	start_server "$NSB" --udp 5302 --bind "$B4" --udp-count 1000 --comm np-srv-udp2
 	start_netproc --connections

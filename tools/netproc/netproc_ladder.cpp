@@ -135,7 +135,7 @@ int attach(void *p, const ModeSpec &mode, std::vector<bpf_link *> &links) {
         if (!bpf_program__autoload(prog)) continue;
         bpf_link *link = nullptr;
         if (prog == skel->progs.netproc_sock_release) {
-            int cg = open(mount_point("cgroup2").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            int cg = open(cgroup2_root().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
             if (cg < 0) return -errno;
             link = bpf_program__attach_cgroup(prog, cg);
             int err = errno;
