@@ -255,6 +255,21 @@ int main(int argc, char **argv) {
         for (int s : {SIGINT, SIGTERM, SIGHUP})
             sigaction(s, &sa, nullptr);
     }
+    // Another program on an XDP hook: say which, and stop (the ladder would
+    // otherwise go on to TC, which the user did not ask for).
+    if (o.ingress != "tc" && !o.force && (req.mode.empty() || req.mode != "tc")) {
+        for (const auto &ifc : kc.ifaces) {
+            std::string what;
+            uint32_t id = 0;
+            if (describe_xdp(ifc.ifindex, what, &id) == 0 && id) {
+                log::error(
+                    "%s already has XDP %s; --force replaces it, --ingress tc counts "
+                    "beside it",
+                    ifc.name.c_str(), what.c_str());
+                return 2;
+            }
+        }
+    }
     Trier trier(kc);
     LadderResult result = climb(spec, req, trier, system_features());
     std::vector<std::string> why = describe(spec, result);

@@ -164,9 +164,9 @@ std::vector<Record> FlowTable::interval(uint64_t now_ns) {
     std::vector<Record> out;
     for (auto &[kb, f] : flows_) {
         uint64_t dp = f.total.packets - f.shown_packets, db = f.total.bytes - f.shown_bytes;
+        // A flow that expired gets a last record, with nothing new or not.
         if (!dp && !(f.expired && !f.shown_final)) continue;
         if (f.expired) f.shown_final = true;
-        if (!dp) continue;  // expired with nothing new since the last print
         out.push_back(Record{&f, dp, db, f.total.first_ns, f.total.last_ns, f.expired});
         f.shown_packets = f.total.packets;
         f.shown_bytes = f.total.bytes;

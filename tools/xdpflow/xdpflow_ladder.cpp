@@ -170,7 +170,12 @@ int Trier::attach_xdp(const Iface &ifc, IfaceAttach &a, std::string &detail) {
         }
         // --force: only a netlink attachment can be taken off; a link
         // belongs to its owner.
-        int err = bpf_xdp_detach(static_cast<int>(ifc.ifindex), 0, nullptr);
+        LIBBPF_OPTS(bpf_xdp_query_opts, q);
+        bpf_xdp_query(static_cast<int>(ifc.ifindex), 0, &q);
+        uint32_t flags = q.drv_prog_id  ? XDP_FLAGS_DRV_MODE
+                         : q.hw_prog_id ? XDP_FLAGS_HW_MODE
+                                        : XDP_FLAGS_SKB_MODE;
+        int err = bpf_xdp_detach(static_cast<int>(ifc.ifindex), flags, nullptr);
         if (err) {
             detail = "cannot remove XDP " + what + " from " + ifc.name + ": " + strerror(-err) +
                      " (attached by a bpf_link, which only its owner can remove)";
