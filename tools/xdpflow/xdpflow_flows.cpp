@@ -147,6 +147,7 @@ void FlowTable::observe(const xdpflow_key &k, const Counters &c) {
     }
     f.total = c;
     if (!f.export_start_ns) f.export_start_ns = c.first_ns;
+    if (!f.export_timer_ns) f.export_timer_ns = c.first_ns;
 }
 
 void FlowTable::expire(const xdpflow_key &k, const Counters &last) {
@@ -183,13 +184,14 @@ std::vector<Record> FlowTable::export_due(uint64_t now_ns, uint64_t active_ns, b
         if (f.expired) f.exported_final = true;
         if (!dp) continue;
         bool due = final || f.expired ||
-                   (now_ns > f.export_start_ns && now_ns - f.export_start_ns >= active_ns);
+                   (now_ns > f.export_timer_ns && now_ns - f.export_timer_ns >= active_ns);
         if (!due) continue;
         out.push_back(Record{&f, dp, db, f.export_start_ns ? f.export_start_ns : f.total.first_ns,
                              f.total.last_ns, f.expired || final});
         f.exported_packets = f.total.packets;
         f.exported_bytes = f.total.bytes;
         f.export_start_ns = f.total.last_ns;
+        f.export_timer_ns = now_ns;
     }
     return out;
 }

@@ -33,9 +33,10 @@ struct Flow {
     uint64_t shown_packets = 0, shown_bytes = 0;        // at the last print
     uint64_t exported_packets = 0, exported_bytes = 0;  // at the last IPFIX export
     uint64_t export_start_ns = 0;                       // start of the unexported part
-    bool expired = false;         // deleted from the kernel's table: last record due
-    bool shown_final = false;     // its last record was printed
-    bool exported_final = false;  // ... and exported
+    uint64_t export_timer_ns = 0;  // the active timeout runs from here (first packet, last export)
+    bool expired = false;          // deleted from the kernel's table: last record due
+    bool shown_final = false;      // its last record was printed
+    bool exported_final = false;   // ... and exported
 };
 
 // A flow's record for one interval or one export.
