@@ -156,6 +156,20 @@ ifstat() { ip netns exec "$NSA" cat "/sys/class/net/$IFA/statistics/$1"; }
 	summary "$f" | jq -e '.flows_seen >= 8 and .ingress.overflow_packets == 0'
 }
 
+@test "afpacket mode (--capture-mode afpacket): the same exact UDP counts both ways" {
+	start_server "$NSA" --udp "$PORT_BASE" --tcp 0 --bind "$A4" --echo
+	start_xdpflow afp --json --interval 0.5 --capture-mode afpacket
+	grep -q "mode: afpacket (AF_PACKET capture of $IFA" "$BATS_TEST_TMPDIR/afp.err"
+	ip netns exec "$NSB" "$GEN" udp --to "$A4:$PORT_BASE" --count 40 --size 200 --expect-replies >/dev/null
+	sleep 0.2
+	stop_xdpflow afp
+	local f="$BATS_TEST_TMPDIR/afp.out"
+	[ "$(sum "$f" ".direction==\"ingress\" and .proto==\"udp\" and .dport==$PORT_BASE")" = "40 9680" ]
+	[ "$(sum "$f" ".direction==\"egress\" and .proto==\"udp\" and .sport==$PORT_BASE")" = "40 9680" ]
+	[ "$(jq -r 'select(.mode!="afpacket")' "$f")" = "" ]
+	summary "$f" | jq -e '.capture_drops == 0'
+}
+
 @test "TCP bulk both ways: ingress equals the interface's rx counters, egress TcpOutSegs and wire bytes" {
 	start_server "$NSA" --tcp "$PORT_BASE" --udp 0 --bind "$A4" --tcp-send 3000000
 	start_xdpflow tcp --json --interval 0.5

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,7 @@
 #include "options.h"
 #include "xdpflow.h"
 #include "xdpflow.skel.h"
+#include "xdpflow_afpacket.h"
 #include "xdpflow_collect.h"
 #include "xdpflow_flows.h"
 #include "xdpflow_ipfix.h"
@@ -244,8 +246,6 @@ int main(int argc, char **argv) {
     const LadderSpec &spec = ladder();
     LadderRequest req{o.common.mode, family};
     if (std::string e = check_request(spec, req); !e.empty()) return parser.usage_error(e);
-    if (family == "afpacket")
-        return parser.usage_error("the AF_PACKET fallback is not implemented yet");
 
     // Signals only ask the loop to stop: the attachments come off on the way out.
     {
@@ -274,7 +274,7 @@ int main(int argc, char **argv) {
     LadderResult result = climb(spec, req, trier, system_features());
     std::vector<std::string> why = describe(spec, result);
     if (!result.ok()) {
-        if (trier.refused_for_xdp_program() || stop_requested()) {
+        if (trier.refused_for_xdp_program()) {
             for (const auto &a : result.attempts)
                 if (!a.ok && !a.skipped && a.err == EBUSY) {
                     log::error("%s", a.reason.c_str());
@@ -283,8 +283,10 @@ int main(int argc, char **argv) {
         }
         if (!system_features().get(Feature::CapBpf).yes() ||
             !system_features().get(Feature::CapNetAdmin).yes()) {
-            log::error("missing CAP_BPF/CAP_NET_ADMIN: run as root, or grant them: %s",
-                       setcap_line(*spec.find("tc"), self_path(argv[0])).c_str());
+            log::error(
+                "missing CAP_BPF/CAP_NET_ADMIN (CAP_NET_RAW for --capture-mode afpacket): "
+                "run as root, or grant them: %s",
+                setcap_line(*spec.find("tc"), self_path(argv[0])).c_str());
             return 2;
         }
         log::error("cannot attach here:");
@@ -316,6 +318,9 @@ int main(int argc, char **argv) {
         for (const auto &a : trier.attached())
             where += (where.empty() ? "" : "; ") + a.iface.name + ": ingress " + a.ingress +
                      ", egress " + a.egress;
+        if (mode.family == "afpacket")
+            for (const auto &ifc : kc.ifaces)
+                where += (where.empty() ? "AF_PACKET capture of " : ", ") + ifc.name;
         std::string refused;
         for (const auto &a : result.attempts) {
             if (a.ok) continue;
@@ -338,7 +343,19 @@ int main(int argc, char **argv) {
         }
     }
 
-    Collector collector(trier.skeleton());
+    std::unique_ptr<Collector> collector;
+    std::unique_ptr<AfPacketFlows> afp;
+    if (mode.family == "afpacket") {
+        trier.release();
+        afp = std::make_unique<AfPacketFlows>();
+        std::string err;
+        if (int e = afp->open(kc.ifaces, kc.max_flows, kc.sample_n, ctx.wall_offset_ns, &err)) {
+            log::error("%s", err.c_str());
+            return e == EPERM || e == EACCES ? 2 : 1;
+        }
+    } else {
+        collector = std::make_unique<Collector>(trier.skeleton());
+    }
     FlowTable table;
     bool write_failed = false;
     std::string out;
@@ -362,7 +379,9 @@ int main(int argc, char **argv) {
     int scan_err = 0;
     auto report = [&](bool final) -> int {
         uint64_t now = mono_now_ns();
-        if (int err = collector.scan(table, now, final ? 0 : idle_ns)) {
+        if (afp) {
+            afp->scan(table, now, final ? 0 : idle_ns);
+        } else if (int err = collector->scan(table, now, final ? 0 : idle_ns)) {
             scan_err = err;
             return 1;
         }
@@ -396,12 +415,15 @@ int main(int argc, char **argv) {
     lo.interval_s = o.interval_s;
     lo.count = o.common.count;
     lo.duration_s = o.common.duration_s;
-    int rc = run_loop(lo, nullptr, [&](bool) { return report(false); });
+    std::function<int(int)> poll;
+    if (afp) poll = [&](int ms) { return afp->poll(ms); };
+    int rc = run_loop(lo, poll, [&](bool) { return report(false); });
     // The programs off first, so the last read is the whole story.
     trier.detach();
     if (rc == 0 || !scan_err) report(true);
     Totals t = table.totals();
-    t.lost_on_expiry = collector.failed_expiries();
+    t.lost_on_expiry = collector ? collector->failed_expiries() : 0;
+    t.capture_drops = afp ? afp->drops() : 0;
     emit(o.common.json ? json_summary(t, ctx, mono_now_ns()) : text_summary(t));
     flush();
     if (ipfix && ipfix->errors())

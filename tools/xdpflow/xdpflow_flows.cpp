@@ -355,6 +355,8 @@ std::string json_summary(const Totals &t, const OutputContext &ctx, uint64_t now
         .kv("truncated", t.truncated)
         .kv("packets_seen", t.seen)
         .kv("packets_sampled", t.sampled)
+        .kv("capture_drops", t.capture_drops)
+        .kv("expiry_failures", t.lost_on_expiry)
         .end_object();
     return w.take();
 }
@@ -364,14 +366,16 @@ std::string text_summary(const Totals &t) {
     snprintf(
         buf, sizeof(buf),
         "summary: in %llu packets %llu bytes, out %llu packets %llu bytes; %llu flows seen, "
-        "%llu expired; table full: %llu packets %llu bytes not in a flow; %llu truncated",
+        "%llu expired; table full: %llu packets %llu bytes not in a flow; %llu truncated; "
+        "%llu dropped by the capture",
         static_cast<unsigned long long>(t.packets[0]), static_cast<unsigned long long>(t.bytes[0]),
         static_cast<unsigned long long>(t.packets[1]), static_cast<unsigned long long>(t.bytes[1]),
         static_cast<unsigned long long>(t.flows_seen),
         static_cast<unsigned long long>(t.flows_expired),
         static_cast<unsigned long long>(t.overflow_packets[0] + t.overflow_packets[1]),
         static_cast<unsigned long long>(t.overflow_bytes[0] + t.overflow_bytes[1]),
-        static_cast<unsigned long long>(t.truncated));
+        static_cast<unsigned long long>(t.truncated),
+        static_cast<unsigned long long>(t.capture_drops));
     return buf;
 }
 

@@ -78,6 +78,7 @@ struct Totals {
     uint64_t seen = 0;            // packets the programs saw (before sampling)
     uint64_t sampled = 0;         // packets counted
     uint64_t lost_on_expiry = 0;  // flows whose final read failed (see man page)
+    uint64_t capture_drops = 0;   // AF_PACKET mode: frames the ring had no room for
 };
 
 class FlowTable {

@@ -69,6 +69,14 @@ const LadderSpec &ladder() {
                      {Feature::CapBpf, Feature::CapNetAdmin, Feature::TcClsact},
                      {},
                      "TC clsact (sch_clsact, cls_bpf)"});
+        s.modes.push_back(ModeSpec{"afpacket",
+                                   "afpacket",
+                                   "AF_PACKET capture of each interface, flows counted in user "
+                                   "space (GSO super-frames count as one frame)",
+                                   {},
+                                   {Feature::CapNetRaw, Feature::AfPacket},
+                                   try_afpacket_socket,
+                                   "an AF_PACKET socket (CAP_NET_RAW)"});
         return s;
     }();
     return spec;
