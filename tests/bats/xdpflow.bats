@@ -242,6 +242,21 @@ for _ in range(int(count)):
 	[ "$(sum "$f" '.direction=="egress" and .vlan==42 and .src=="10.232.0.1" and .sport==47999')" = "20 2920" ]
 }
 
+@test "two interfaces in one run (-i veth -i lo): each flow under its own interface" {
+	start_xdpflow two --json --interval 0.5 -i lo
+	grep -q "$IFA: ingress xdp" "$BATS_TEST_TMPDIR/two.err"
+	grep -q "lo: ingress xdp" "$BATS_TEST_TMPDIR/two.err"
+	ip netns exec "$NSB" ping -q -c 2 -s 100 -i 0.2 "$A4" >/dev/null
+	ip netns exec "$NSA" ping -q -c 3 -s 200 -i 0.2 127.0.0.1 >/dev/null
+	sleep 0.2
+	stop_xdpflow two
+	local f="$BATS_TEST_TMPDIR/two.out"
+	[ "$(sum "$f" ".interface==\"$IFA\" and .direction==\"ingress\" and .icmp_type==8")" = "2 284" ]
+	# On lo each echo request and reply leaves and comes back: 14 + 20 + 8 + 200.
+	[ "$(sum "$f" '.interface=="lo" and .direction=="ingress" and .icmp_type==8')" = "3 726" ]
+	[ "$(sum "$f" '.interface=="lo" and .direction=="egress" and .icmp_type==0')" = "3 726" ]
+}
+
 @test "text output: a header, one line per flow and interval, the summary last" {
 	start_xdpflow text --interval 30 --proto icmp
 	ip netns exec "$NSB" ping -q -c 2 -s 56 -i 0.2 "$A4" >/dev/null
