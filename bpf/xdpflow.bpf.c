@@ -6,17 +6,17 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define ETH_HLEN_	14
-#define ETH_P_IP_	0x0800
-#define ETH_P_IPV6_	0x86DD
-#define ETH_P_8021Q_	0x8100
-#define ETH_P_8021AD_	0x88A8
-#define IPPROTO_HOPOPTS_ 0
-#define IPPROTO_ROUTING_ 43
+#define ETH_HLEN_	  14
+#define ETH_P_IP_	  0x0800
+#define ETH_P_IPV6_	  0x86DD
+#define ETH_P_8021Q_	  0x8100
+#define ETH_P_8021AD_	  0x88A8
+#define IPPROTO_HOPOPTS_  0
+#define IPPROTO_ROUTING_  43
 #define IPPROTO_FRAGMENT_ 44
-#define IPPROTO_DSTOPTS_ 60
-#define IPPROTO_ICMPV6_	58
-#define XDP_PASS_	2
+#define IPPROTO_DSTOPTS_  60
+#define IPPROTO_ICMPV6_	  58
+#define XDP_PASS_	  2
 
 /* 1-in-N sampling; 0 or 1 counts every packet. */
 const volatile __u32 sample_n = 0;
@@ -156,8 +156,8 @@ static __always_inline void parse(void *data, void *data_end, struct xdpflow_key
 		l4 = ip6->nexthdr;
 		off += sizeof(*ip6);
 		for (int i = 0; i < 4; i++) {
-			if (l4 != IPPROTO_HOPOPTS_ && l4 != IPPROTO_ROUTING_ && l4 != IPPROTO_DSTOPTS_ &&
-			    l4 != IPPROTO_FRAGMENT_)
+			if (l4 != IPPROTO_HOPOPTS_ && l4 != IPPROTO_ROUTING_ &&
+			    l4 != IPPROTO_DSTOPTS_ && l4 != IPPROTO_FRAGMENT_)
 				break;
 			__u8 *eh = data + (off & 0x3ff);
 			if ((void *)(eh + 8) > data_end) {
@@ -235,11 +235,11 @@ static __always_inline void account(struct xdpflow_key *k, struct parsed *p, __u
 		return;
 	}
 	struct xdpflow_val nv = {
-		.packets = packets,
-		.bytes = bytes,
-		.first_ns = now,
-		.last_ns = now,
-		.tcp_flags = p->tcp_flags,
+	    .packets = packets,
+	    .bytes = bytes,
+	    .first_ns = now,
+	    .last_ns = now,
+	    .tcp_flags = p->tcp_flags,
 	};
 	long err = bpf_map_update_elem(&flows, k, &nv, BPF_NOEXIST);
 	if (err == -BPFKIT_EEXIST) {
