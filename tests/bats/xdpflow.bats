@@ -105,9 +105,6 @@ ifstat() { ip netns exec "$NSA" cat "/sys/class/net/$IFA/statistics/$1"; }
 	run "$XDPFLOW" --version
 	[ "$status" -eq 0 ]
 	[[ "$output" == "xdpflow (bpfkit) "* ]]
-	run "$XDPFLOW"
-	[ "$status" -eq 2 ]
-	[[ "$output" == *"-i IFACE"* ]]
 	run "$XDPFLOW" -i bxf-nosuch
 	[ "$status" -eq 2 ]
 	[[ "$output" == *"no interface bxf-nosuch"* ]]
@@ -117,6 +114,19 @@ ifstat() { ip netns exec "$NSA" cat "/sys/class/net/$IFA/statistics/$1"; }
 	[ "$status" -eq 2 ]
 	run "$XDPFLOW" -i lo --host 10.0.0.0/33
 	[ "$status" -eq 2 ]
+}
+
+@test "without -i: every interface that is up, TC only, and a summary" {
+	run --separate-stderr ip netns exec "$NSA" "$XDPFLOW" --json --duration 0.5
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"mode: tc (lo: ingress tcx, egress tcx; $IFA: ingress tcx, egress tcx"* ]]
+	jq -e -s 'last.type == "summary" and all(.schema == "xdpflow/1" and .mode == "tc")' <<<"$output"
+	# An interface that is down is left out.
+	ip -n "$NSA" link set lo down
+	run --separate-stderr ip netns exec "$NSA" "$XDPFLOW" --json --duration 0.3
+	ip -n "$NSA" link set lo up
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"mode: tc ($IFA: ingress tcx"* ]]
 }
 
 @test "xdpflow as nobody: exit 2, one line naming the capabilities and the setcap fix" {

@@ -59,6 +59,23 @@ void on_stop(int) {
     request_stop();
 }
 
+// The interfaces of this network namespace that are up (IFF_UP), by name.
+std::vector<std::string> interfaces_up() {
+    std::vector<std::string> out;
+    struct if_nameindex *ni = if_nameindex();
+    if (!ni) return out;
+    for (struct if_nameindex *p = ni; p->if_index; p++) {
+        std::string path = std::string("/sys/class/net/") + p->if_name + "/flags";
+        FILE *f = fopen(path.c_str(), "re");
+        if (!f) continue;
+        unsigned long flags = 0;
+        if (fscanf(f, "%lx", &flags) == 1 && (flags & 0x1)) out.push_back(p->if_name);
+        fclose(f);
+    }
+    if_freenameindex(ni);
+    return out;
+}
+
 std::string self_path(const char *argv0) {
     char buf[4096];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
@@ -70,8 +87,9 @@ std::string self_path(const char *argv0) {
 
 int main(int argc, char **argv) {
     Options o;
+    bool ingress_given = false;
     ToolInfo info{
-        "xdpflow", "-i IFACE [-i IFACE...] [OPTIONS]",
+        "xdpflow", "[-i IFACE]... [OPTIONS]",
         "Per-flow packet and byte counters of an interface's traffic in both directions.",
         "Modes, best first: xdp+tcx (XDP and tcx bpf_links), xdp+tc (XDP link, TC filter by\n"
         "netlink on egress), tc (TC on both directions). Counts are L2 frame bytes; TC egress\n"
@@ -112,7 +130,9 @@ int main(int argc, char **argv) {
                            return true;
                        }});
     };
-    parser.add(ToolOption{"interface", 'i', true, "IFACE", "count this interface (repeatable)",
+    parser.add(ToolOption{"interface", 'i', true, "IFACE",
+                          "count this interface (repeatable; default: every interface that is "
+                          "up, with TC only)",
                           [&](const char *arg, std::string &err) {
                               if (!*arg || strlen(arg) >= IF_NAMESIZE) {
                                   err = "expected an interface name";
@@ -142,6 +162,7 @@ int main(int argc, char **argv) {
                           "the ingress hook (default xdp; tc where XDP cannot attach)",
                           [&](const char *arg, std::string &err) {
                               o.ingress = arg;
+                              ingress_given = true;
                               if (o.ingress == "xdp" || o.ingress == "tc") return true;
                               err = "expected xdp or tc";
                               return false;
@@ -208,7 +229,14 @@ int main(int argc, char **argv) {
         parser.add(std::move(opt));
     if (auto rc = parser.parse(argc, argv, o.common)) return *rc;
     log::init(argv[0], o.common.verbose);
-    if (o.ifaces.empty()) return parser.usage_error("at least one -i IFACE is needed");
+    if (o.ifaces.empty()) {
+        // Every interface that is up, with TC only unless a mode was asked
+        // for: attaching XDP to a NIC can reset its queues, so XDP is for
+        // interfaces named with -i.
+        o.ifaces = interfaces_up();
+        if (o.ifaces.empty()) return parser.usage_error("no interface is up: name one with -i");
+        if (!ingress_given && o.common.mode.empty()) o.ingress = "tc";
+    }
     if (o.ingress == "tc" && !o.common.mode.empty() && o.common.mode != "tc")
         return parser.usage_error("--ingress tc and --hooks " + o.common.mode + " disagree");
     if (o.ingress == "tc") o.common.mode = "tc";
@@ -313,26 +341,6 @@ int main(int argc, char **argv) {
         return std::to_string(idx);
     };
 
-    {
-        std::string where;
-        for (const auto &a : trier.attached())
-            where += (where.empty() ? "" : "; ") + a.iface.name + ": ingress " + a.ingress +
-                     ", egress " + a.egress;
-        if (mode.family == "afpacket")
-            for (const auto &ifc : kc.ifaces)
-                where += (where.empty() ? "AF_PACKET capture of " : ", ") + ifc.name;
-        std::string refused;
-        for (const auto &a : result.attempts) {
-            if (a.ok) continue;
-            refused += "; " + a.mode + ": " + (a.skipped ? "" : "refused: ") + a.reason;
-        }
-        fprintf(stderr, "xdpflow: mode: %s (%s%s)\n", mode.name.c_str(), where.c_str(),
-                refused.c_str());
-        for (size_t i = 1; i < why.size(); i++)
-            log::info("%s", why[i].c_str());
-        fflush(stderr);
-    }
-
     std::unique_ptr<IpfixExporter> ipfix;
     if (!o.ipfix.empty()) {
         ipfix = std::make_unique<IpfixExporter>();
@@ -356,6 +364,27 @@ int main(int argc, char **argv) {
     } else {
         collector = std::make_unique<Collector>(trier.skeleton());
     }
+    // Said only once counting has begun: "mode:" means running.
+    {
+        std::string where;
+        for (const auto &a : trier.attached())
+            where += (where.empty() ? "" : "; ") + a.iface.name + ": ingress " + a.ingress +
+                     ", egress " + a.egress;
+        if (mode.family == "afpacket")
+            for (const auto &ifc : kc.ifaces)
+                where += (where.empty() ? "AF_PACKET capture of " : ", ") + ifc.name;
+        std::string refused;
+        for (const auto &a : result.attempts) {
+            if (a.ok) continue;
+            refused += "; " + a.mode + ": " + (a.skipped ? "" : "refused: ") + a.reason;
+        }
+        fprintf(stderr, "xdpflow: mode: %s (%s%s)\n", mode.name.c_str(), where.c_str(),
+                refused.c_str());
+        for (size_t i = 1; i < why.size(); i++)
+            log::info("%s", why[i].c_str());
+        fflush(stderr);
+    }
+
     FlowTable table;
     bool write_failed = false;
     std::string out;
@@ -420,6 +449,7 @@ int main(int argc, char **argv) {
     int rc = run_loop(lo, poll, [&](bool) { return report(false); });
     // The programs off first, so the last read is the whole story.
     trier.detach();
+    if (afp) afp->drain();
     if (rc == 0 || !scan_err) report(true);
     Totals t = table.totals();
     t.lost_on_expiry = collector ? collector->failed_expiries() : 0;

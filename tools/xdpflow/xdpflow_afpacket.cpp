@@ -13,6 +13,10 @@
 
 namespace bpfkit::xdpflow {
 
+namespace {
+constexpr int kBlockTimeoutMs = 50;
+}
+
 int AfPacketFlows::open(const std::vector<Iface> &ifaces, uint32_t max_flows, uint32_t sample_n,
                         int64_t wall_offset_ns, std::string *err) {
     max_flows_ = max_flows;
@@ -24,7 +28,7 @@ int AfPacketFlows::open(const std::vector<Iface> &ifaces, uint32_t max_flows, ui
         o.frame_size = 256;  // headers are enough: the length comes from the wire
         o.block_size = 1u << 20;
         o.block_count = 8;
-        o.block_timeout_ms = 50;
+        o.block_timeout_ms = kBlockTimeoutMs;
         auto s = std::make_unique<AfPacket>();
         if (int e = s->open(o, err)) return e;
         socks_.push_back(std::move(s));
@@ -118,6 +122,11 @@ void AfPacketFlows::scan(FlowTable &table, uint64_t now_ns, uint64_t idle_ns) {
         }
     }
     table.set_kernel_stats(stats_);
+}
+
+void AfPacketFlows::drain() {
+    for (const auto &s : socks_)
+        s->poll(kBlockTimeoutMs + 20, [this](const Frame &f) { count(f); });
 }
 
 uint64_t AfPacketFlows::drops() {

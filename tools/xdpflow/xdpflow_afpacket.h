@@ -24,6 +24,9 @@ class AfPacketFlows {
     int poll(int timeout_ms);
     // Hands the flows to the table and expires the idle ones (0: none).
     void scan(FlowTable &table, uint64_t now_ns, uint64_t idle_ns);
+    // At the end: waits for the blocks the kernel has not handed over yet
+    // (it does within the block timeout) and counts their frames.
+    void drain();
     // Frames the capture rings dropped (ring full).
     uint64_t drops();
 
