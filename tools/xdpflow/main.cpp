@@ -310,9 +310,11 @@ int main(int argc, char **argv) {
                 }
         }
         if (!system_features().get(Feature::CapBpf).yes() ||
+            !system_features().get(Feature::CapPerfmon).yes() ||
             !system_features().get(Feature::CapNetAdmin).yes()) {
             log::error(
-                "missing CAP_BPF/CAP_NET_ADMIN (CAP_NET_RAW for --capture-mode afpacket): "
+                "missing CAP_BPF/CAP_PERFMON/CAP_NET_ADMIN (CAP_NET_RAW for --capture-mode "
+                "afpacket): "
                 "run as root, or grant them: %s",
                 setcap_line(*spec.find("tc"), self_path(argv[0])).c_str());
             return 2;

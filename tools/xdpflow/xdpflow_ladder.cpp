@@ -44,31 +44,33 @@ const LadderSpec &ladder() {
     static const LadderSpec spec = [] {
         LadderSpec s;
         s.tool = "xdpflow";
-        s.modes.push_back(ModeSpec{
-            "xdp+tcx",
-            "ebpf",
-            "XDP on ingress and tcx on egress, both bpf_links (nothing stays when killed)",
-            {"xdpflow_xdp", "xdpflow_tc_egress"},
-            {Feature::CapBpf, Feature::CapNetAdmin, Feature::XdpGeneric, Feature::TcClsact},
-            {},
-            "XDP links (Linux 5.9) and tcx links (Linux 6.6)"});
-        s.modes.push_back(ModeSpec{
-            "xdp+tc",
-            "ebpf",
-            "XDP link on ingress, TC clsact filter by netlink on egress (removed on exit; "
-            "SIGKILL leaves it: xdpflow --cleanup)",
-            {"xdpflow_xdp", "xdpflow_tc_egress"},
-            {Feature::CapBpf, Feature::CapNetAdmin, Feature::XdpGeneric, Feature::TcClsact},
-            {},
-            "XDP links (Linux 5.9) and TC clsact"});
         s.modes.push_back(
-            ModeSpec{"tc",
+            ModeSpec{"xdp+tcx",
                      "ebpf",
-                     "TC on ingress and egress (tcx links where the kernel has them, else netlink)",
-                     {"xdpflow_tc_ingress", "xdpflow_tc_egress"},
-                     {Feature::CapBpf, Feature::CapNetAdmin, Feature::TcClsact},
+                     "XDP on ingress and tcx on egress, both bpf_links (nothing stays when killed)",
+                     {"xdpflow_xdp", "xdpflow_tc_egress"},
+                     {Feature::CapBpf, Feature::CapPerfmon, Feature::CapNetAdmin,
+                      Feature::XdpGeneric, Feature::TcClsact},
                      {},
-                     "TC clsact (sch_clsact, cls_bpf)"});
+                     "XDP links (Linux 5.9) and tcx links (Linux 6.6)"});
+        s.modes.push_back(
+            ModeSpec{"xdp+tc",
+                     "ebpf",
+                     "XDP link on ingress, TC clsact filter by netlink on egress (removed on exit; "
+                     "SIGKILL leaves it: xdpflow --cleanup)",
+                     {"xdpflow_xdp", "xdpflow_tc_egress"},
+                     {Feature::CapBpf, Feature::CapPerfmon, Feature::CapNetAdmin,
+                      Feature::XdpGeneric, Feature::TcClsact},
+                     {},
+                     "XDP links (Linux 5.9) and TC clsact"});
+        s.modes.push_back(ModeSpec{
+            "tc",
+            "ebpf",
+            "TC on ingress and egress (tcx links where the kernel has them, else netlink)",
+            {"xdpflow_tc_ingress", "xdpflow_tc_egress"},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::CapNetAdmin, Feature::TcClsact},
+            {},
+            "TC clsact (sch_clsact, cls_bpf)"});
         s.modes.push_back(ModeSpec{"afpacket",
                                    "afpacket",
                                    "AF_PACKET capture of each interface, flows counted in user "
