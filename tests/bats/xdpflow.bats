@@ -424,3 +424,21 @@ for i in range(1000):
 	[ "$n" -ge 50 ] && [ "$n" -le $((50 + $(nproc))) ]
 	summary "$f" | jq -e '.packets_seen >= 500'
 }
+
+@test "random sampling 1 in 4 and --top 1: the rate in every record, one flow per interval" {
+	start_server "$NSA" --udp "$PORT_BASE" --tcp 0 --bind "$A4"
+	start_xdpflow rnd --json --interval 30 --sample 4 --sample-random --top 1 --proto udp
+	ip netns exec "$NSB" "$GEN" udp --to "$A4:$PORT_BASE" --count 400 --size 300 >/dev/null
+	ip netns exec "$NSB" "$GEN" udp --to "$A4:$PORT_BASE" --count 400 --size 10 >/dev/null
+	sleep 0.2
+	stop_xdpflow rnd
+	local f="$BATS_TEST_TMPDIR/rnd.out"
+	# One interval (the last): only the flow with the most bytes, the 300-byte one.
+	[ "$(jq -s 'map(select(.type=="flow")) | length' "$f")" -eq 1 ]
+	jq -e -s 'map(select(.type=="flow")) | all(.sample_rate == 4 and .bytes == .packets * 342)' "$f"
+	# About a quarter of 400 (binomial: 100 +- 9; the bounds are 6 deviations out).
+	local n
+	n=$(jq 'select(.type=="flow") | .packets' "$f")
+	[ "$n" -ge 45 ] && [ "$n" -le 155 ]
+	summary "$f" | jq -e '.packets_seen >= 800 and .packets_sampled < .packets_seen'
+}
