@@ -37,6 +37,16 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* Per CPU and direction, the last flow counted: a run of packets of one
+ * flow (a burst, a TSO train) is counted here without a hash lookup, and
+ * added to the table when another flow comes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct xdpflow_cached);
+} flow_cache SEC(".maps");
+
 /* Deterministic sampling: packets seen on this CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -215,50 +225,100 @@ static __always_inline void parse(void *data, void *data_end, struct xdpflow_key
 	}
 }
 
-static __always_inline void account(struct xdpflow_key *k, struct parsed *p, __u64 packets,
-				    __u64 bytes)
+static __always_inline bool key_eq(const struct xdpflow_key *a, const struct xdpflow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+
+	_Static_assert(sizeof(struct xdpflow_key) == 48, "the key is compared as 6 words");
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4] &&
+	       x[5] == y[5];
+}
+
+static __always_inline void add(struct xdpflow_val *v, __u64 packets, __u64 bytes, __u64 first,
+				__u64 last, __u8 flags)
+{
+	/* Per-CPU: this CPU's slot, no other writer. A slot another CPU
+	 * created is zero here. */
+	if (!v->first_ns)
+		v->first_ns = first;
+	v->packets += packets;
+	v->bytes += bytes;
+	v->last_ns = last;
+	v->tcp_flags |= flags;
+}
+
+/* Adds to the table's entry for k, making it if needed; false if the table
+ * is full (then the packets and bytes are counted as overflow). */
+static __always_inline bool table_add(const struct xdpflow_key *k, __u64 packets, __u64 bytes,
+				      __u64 first, __u64 last, __u8 flags)
 {
 	struct xdpflow_val *v = bpf_map_lookup_elem(&flows, k);
-	__u64 now = now_ns();
 
-	if (p->truncated)
-		stat_add(k->dir, XDPFLOW_STAT_TRUNCATED, packets);
 	if (v) {
-		/* Per-CPU: this CPU's slot, no other writer. A slot another CPU
-		 * created is zero here. */
-		if (!v->first_ns)
-			v->first_ns = now;
-		v->packets += packets;
-		v->bytes += bytes;
-		v->last_ns = now;
-		v->tcp_flags |= p->tcp_flags;
-		return;
+		add(v, packets, bytes, first, last, flags);
+		return true;
 	}
 	struct xdpflow_val nv = {
 	    .packets = packets,
 	    .bytes = bytes,
-	    .first_ns = now,
-	    .last_ns = now,
-	    .tcp_flags = p->tcp_flags,
+	    .first_ns = first,
+	    .last_ns = last,
+	    .tcp_flags = flags,
 	};
 	long err = bpf_map_update_elem(&flows, k, &nv, BPF_NOEXIST);
 	if (err == -BPFKIT_EEXIST) {
 		/* Another CPU made it meanwhile. */
 		v = bpf_map_lookup_elem(&flows, k);
 		if (v) {
-			if (!v->first_ns)
-				v->first_ns = now;
-			v->packets += packets;
-			v->bytes += bytes;
-			v->last_ns = now;
-			v->tcp_flags |= p->tcp_flags;
-			return;
+			add(v, packets, bytes, first, last, flags);
+			return true;
 		}
 	}
 	if (err) {
 		stat_add(k->dir, XDPFLOW_STAT_FULL_PACKETS, packets);
 		stat_add(k->dir, XDPFLOW_STAT_FULL_BYTES, bytes);
+		return false;
 	}
+	return true;
+}
+
+static __always_inline void account(struct xdpflow_key *k, struct parsed *p, __u64 packets,
+				    __u64 bytes)
+{
+	__u32 slot = k->dir & 1;
+	struct xdpflow_cached *c = bpf_map_lookup_elem(&flow_cache, &slot);
+	__u64 now = now_ns();
+
+	if (p->truncated)
+		stat_add(k->dir, XDPFLOW_STAT_TRUNCATED, packets);
+	if (c && key_eq(&c->key, k)) {
+		add(&c->val, packets, bytes, now, now, p->tcp_flags);
+		return;
+	}
+	/* Another flow: the cached one's packets go to the table (user space
+	 * counted them only while its key was there, so a flow it expired
+	 * meanwhile comes back as a new one), this packet too, and its flow
+	 * is cached from now on. */
+	if (c && c->val.packets) {
+		/* Taken out of the cache first: a read in between misses the
+		 * run once (user space keeps totals growing), never counts it
+		 * twice. */
+		struct xdpflow_val run = c->val;
+
+		c->val.packets = 0;
+		table_add(&c->key, run.packets, run.bytes, run.first_ns, run.last_ns,
+			  run.tcp_flags);
+	}
+	bool in_table = table_add(k, packets, bytes, now, now, p->tcp_flags);
+	if (!c)
+		return;
+	if (in_table) {
+		c->key = *k;
+	} else {
+		/* Not cached: its next packet must try the table again. */
+		__builtin_memset(&c->key, 0xff, sizeof(c->key));
+	}
+	__builtin_memset(&c->val, 0, sizeof(c->val));
 }
 
 SEC("xdp")
@@ -266,7 +326,7 @@ int xdpflow_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct xdpflow_key k = {};
+	struct xdpflow_key k __attribute__((aligned(8))) = {};
 	struct parsed p = {};
 
 	if (!sampled(XDPFLOW_DIR_INGRESS))
@@ -282,7 +342,7 @@ static __always_inline int tc_count(struct __sk_buff *skb, __u8 dir)
 {
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
-	struct xdpflow_key k = {};
+	struct xdpflow_key k __attribute__((aligned(8))) = {};
 	struct parsed p = {};
 	__u64 packets = 1, bytes = skb->len;
 

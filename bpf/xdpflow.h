@@ -35,6 +35,15 @@ struct xdpflow_val {
 	__u8 pad[7];
 };
 
+/* The flow a CPU counted last in one direction (per-CPU array, index = dir):
+ * its packets since it was cached, not yet added to the table. The table
+ * always has an entry for a cached key when it is cached; user space counts
+ * a cached entry only while the table has its key. */
+struct xdpflow_cached {
+	struct xdpflow_key key;
+	struct xdpflow_val val;
+};
+
 /* What could not go into the flow table, and other losses; per-CPU array. */
 enum xdpflow_stat {
 	XDPFLOW_STAT_FULL_PACKETS = 0, /* packets of flows that found the table full */

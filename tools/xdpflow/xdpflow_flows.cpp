@@ -17,10 +17,6 @@ namespace {
 constexpr uint16_t kEthIp = 0x0800;
 constexpr uint16_t kEthIpv6 = 0x86dd;
 
-std::string key_bytes(const xdpflow_key &k) {
-    return std::string(reinterpret_cast<const char *>(&k), sizeof(k));
-}
-
 uint8_t family_of(const xdpflow_key &k) {
     return k.ethertype == kEthIp ? AF_INET : k.ethertype == kEthIpv6 ? AF_INET6 : 0;
 }
@@ -48,6 +44,20 @@ Counters sum_percpu(const xdpflow_val *vals, int ncpus) {
         c.tcp_flags |= v.tcp_flags;
     }
     return c;
+}
+
+std::string key_bytes(const xdpflow_key &k) {
+    return std::string(reinterpret_cast<const char *>(&k), sizeof(k));
+}
+
+void merge(Counters &into, const Counters &more) {
+    if (!more.packets) return;
+    into.packets += more.packets;
+    into.bytes += more.bytes;
+    if (more.first_ns && (!into.first_ns || more.first_ns < into.first_ns))
+        into.first_ns = more.first_ns;
+    into.last_ns = std::max(into.last_ns, more.last_ns);
+    into.tcp_flags |= more.tcp_flags;
 }
 
 std::optional<Cidr> Cidr::parse(const std::string &text) {
@@ -144,8 +154,20 @@ void FlowTable::observe(const xdpflow_key &k, const Counters &c) {
     if (fresh) {
         f.key = k;
         seen_++;
+        f.total = c;
+    } else {
+        // A read can miss a CPU's cached packets that moved into the table
+        // between the table's read and the cache's: the next read has
+        // them. Totals only grow.
+        Counters t = c;
+        t.packets = std::max(t.packets, f.total.packets);
+        t.bytes = std::max(t.bytes, f.total.bytes);
+        t.last_ns = std::max(t.last_ns, f.total.last_ns);
+        t.tcp_flags |= f.total.tcp_flags;
+        if (f.total.first_ns && (!t.first_ns || f.total.first_ns < t.first_ns))
+            t.first_ns = f.total.first_ns;
+        f.total = t;
     }
-    f.total = c;
     if (!f.export_start_ns) f.export_start_ns = c.first_ns;
     if (!f.export_timer_ns) f.export_timer_ns = c.first_ns;
 }

@@ -26,6 +26,10 @@ struct Counters {
 
 // Sums one flow's per-CPU values (CPUs that never saw it are all zero).
 Counters sum_percpu(const xdpflow_val *vals, int ncpus);
+// A key as a map key: its bytes.
+std::string key_bytes(const xdpflow_key &k);
+// Adds counters counted apart (a CPU's cached run of the flow) to a flow's.
+void merge(Counters &into, const Counters &more);
 
 struct Flow {
     xdpflow_key key{};
