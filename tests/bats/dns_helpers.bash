@@ -116,15 +116,9 @@ start_dnssnoop() {
 
 # SIGINT: dnssnoop reports what is pending, prints its stats and exits 0.
 stop_dnssnoop() {
-	local rc=0
-	kill -INT "$DS_PID"
-	wait "$DS_PID" || rc=$?
+	local pid=$DS_PID
 	DS_PID=
-	if [ "$rc" -ne 0 ]; then
-		echo "dnssnoop exited $rc:" >&2
-		cat "$BATS_TEST_TMPDIR/ds.err" >&2
-		return 1
-	fi
+	stop_with_sigint "$pid" "$BATS_TEST_TMPDIR/ds.err" || return 1
 	# every line is JSON of our schema, and the stats came last
 	jq -e -s 'all(.schema == "dnssnoop/1" and (.time | test("^[0-9-]+T[0-9:.]+Z$")) and (.mode | type == "string"))
 		and (last.event == "stats")' "$BATS_TEST_TMPDIR/ds.jsonl" >/dev/null || {

@@ -139,3 +139,31 @@ finish_server() {
 	cat "$BATS_TEST_TMPDIR/server.err" >&2
 	[ "$rc" -eq 0 ]
 }
+
+# Runs a command in the background, stdout to $1 and stderr to $2, and returns
+# once its stderr has a line matching the pattern $3 (a tool says its mode
+# once attached). The pid is in BG_TOOL_PID.
+start_until_ready() {
+	local out=$1 err=$2 pattern=$3
+	shift 3
+	"$@" >"$out" 2>"$err" 3>&- &
+	BG_TOOL_PID=$!
+	for _ in $(seq 1000); do
+		grep -q -- "$pattern" "$err" && return 0
+		kill -0 "$BG_TOOL_PID" 2>/dev/null || break
+		sleep 0.01
+	done
+	cat "$err" >&2
+	return 1
+}
+
+# SIGINT to pid $1; fails (showing stderr file $2) unless it exits 0.
+stop_with_sigint() {
+	local rc=0
+	kill -INT "$1"
+	wait "$1" || rc=$?
+	[ "$rc" -eq 0 ] && return 0
+	echo "pid $1 exited $rc:" >&2
+	cat "$2" >&2
+	return 1
+}

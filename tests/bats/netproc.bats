@@ -44,25 +44,16 @@ teardown() {
 start_netproc() {
 	local pre=()
 	[ -n "${NP_NS:-}" ] && pre=(ip netns exec "$NP_NS")
-	"${pre[@]}" "$NETPROC" --json --interval 1 -v "$@" >"$BATS_TEST_TMPDIR/np.jsonl" 2>"$BATS_TEST_TMPDIR/np.err" &
-	NP_PID=$!
-	for _ in $(seq 1000); do
-		grep -q '^netproc: mode: ' "$BATS_TEST_TMPDIR/np.err" && return 0
-		kill -0 "$NP_PID" 2>/dev/null || break
-		sleep 0.01
-	done
-	cat "$BATS_TEST_TMPDIR/np.err" >&2
-	return 1
+	start_until_ready "$BATS_TEST_TMPDIR/np.jsonl" "$BATS_TEST_TMPDIR/np.err" '^netproc: mode: ' \
+		"${pre[@]}" "$NETPROC" --json --interval 1 -v "$@" || return 1
+	NP_PID=$BG_TOOL_PID
 }
 
 # SIGINT: netproc prints what came in since its last interval and exits 0.
 stop_netproc() {
-	local rc=0
-	kill -INT "$NP_PID"
-	wait "$NP_PID" || rc=$?
+	local pid=$NP_PID
 	NP_PID=
-	[ "$rc" -eq 0 ] || { echo "netproc exited $rc" >&2; cat "$BATS_TEST_TMPDIR/np.err" >&2; }
-	[ "$rc" -eq 0 ]
+	stop_with_sigint "$pid" "$BATS_TEST_TMPDIR/np.err"
 }
 
 # Every process in the ground truth files ($@) against netproc's sums for its
