@@ -125,14 +125,19 @@ void AfPacketFlows::scan(FlowTable &table, uint64_t now_ns, uint64_t idle_ns) {
 }
 
 void AfPacketFlows::drain() {
+    // Every block the kernel filled before the stop, the one it is still
+    // filling too (see AfPacket::drain).
     for (const auto &s : socks_)
-        s->poll(kBlockTimeoutMs + 20, [this](const Frame &f) { count(f); });
+        s->drain(500, [this](const Frame &f) { count(f); });
 }
 
 uint64_t AfPacketFlows::drops() {
     uint64_t d = 0;
-    for (const auto &s : socks_)
-        d += s->stats().drops;
+    for (const auto &s : socks_) {
+        // full ring, and (after drain) captured but never read
+        AfPacketStats st = s->stats();
+        d += st.drops + st.unread;
+    }
     return d;
 }
 

@@ -25,9 +25,10 @@ class AfPacketFlows {
     // Hands the flows to the table and expires the idle ones (0: none).
     void scan(FlowTable &table, uint64_t now_ns, uint64_t idle_ns);
     // At the end: waits for the blocks the kernel has not handed over yet
-    // (it does within the block timeout) and counts their frames.
+    // (it does within two block timeouts) and counts their frames.
     void drain();
-    // Frames the capture rings dropped (ring full).
+    // Frames the capture rings dropped (ring full), and, after drain(),
+    // frames captured and still unread.
     uint64_t drops();
 
   private:
