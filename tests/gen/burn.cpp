@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// bpfkit-burn: a CPU load with known hot functions, for stackprof's tests.
+// main -> sp_outer -> sp_middle -> burn_a (70% of the work) and burn_b (30%),
+// each burning in its own loop (so the time is their self time). Built twice:
+// with frame pointers (bpfkit-burn-fp) and without (bpfkit-burn-nofp).
+// At exit it prints the ground truth it measured, the thread CPU time spent
+// in each, as one JSON line:
+//   {"pid":123,"burn_a_ns":...,"burn_b_ns":...,"total_ns":...}
+//
+//   bpfkit-burn [--seconds S] [--syscalls] [--ready-file F]
+// --syscalls reads /dev/zero in 1 MiB chunks instead (time in the kernel).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+namespace {
+
+constexpr long kUnit = 200000;  // iterations per tenth of a round
+
+uint64_t thread_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t mono_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+uint64_t a_ns, b_ns;
+volatile uint64_t sink;
+
+// Called by the burners so that they are not leaf functions: a leaf may run
+// without a frame of its own even with -fno-omit-frame-pointer, and its caller
+// would then be missing from a frame-pointer stack.
+__attribute__((noinline)) void publish(uint64_t x) {
+    sink = x;
+    asm volatile("" ::: "memory");
+}
+
+}  // namespace
+
+// Inlined into each burner, so the time is the burner's own.
+__attribute__((always_inline)) inline uint64_t spin(long n) {
+    uint64_t x = sink;
+    for (long i = 0; i < n; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        asm volatile("" : "+r"(x));
+    }
+    return x;
+}
+
+extern "C" {
+
+__attribute__((noinline)) void burn_a(long n) {
+    publish(spin(n));
+}
+
+__attribute__((noinline)) void burn_b(long n) {
+    publish(spin(n));
+}
+
+__attribute__((noinline)) void sp_middle(void) {
+    uint64_t t0 = thread_ns();
+    burn_a(7 * kUnit);
+    uint64_t t1 = thread_ns();
+    burn_b(3 * kUnit);
+    uint64_t t2 = thread_ns();
+    a_ns += t1 - t0;
+    b_ns += t2 - t1;
+    asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void sp_outer(uint64_t until) {
+    while (mono_ns() < until)
+        sp_middle();
+    asm volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void sp_syscalls(uint64_t until) {
+    static char buf[1 << 20];
+    int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        perror("/dev/zero");
+        exit(1);
+    }
+    while (mono_ns() < until) {
+        if (read(fd, buf, sizeof(buf)) < 0) {
+            perror("read");
+            exit(1);
+        }
+    }
+    close(fd);
+    asm volatile("" ::: "memory");
+}
+
+}  // extern "C"
+
+int main(int argc, char **argv) {
+    double seconds = 5;
+    bool syscalls = false;
+    const char *ready = nullptr;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            seconds = atof(argv[++i]);
+            if (!(seconds > 0 && seconds <= 600)) {
+                fprintf(stderr, "bpfkit-burn: --seconds: 0 < S <= 600\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--syscalls")) {
+            syscalls = true;
+        } else if (!strcmp(argv[i], "--ready-file") && i + 1 < argc) {
+            ready = argv[++i];
+        } else {
+            fprintf(stderr, "usage: bpfkit-burn [--seconds S] [--syscalls] [--ready-file F]\n");
+            return 2;
+        }
+    }
+    if (ready) {
+        FILE *f = fopen(ready, "w");
+        if (!f) return 1;
+        fprintf(f, "%d\n", getpid());
+        fclose(f);
+    }
+    uint64_t start = thread_ns();
+    uint64_t until = mono_ns() + static_cast<uint64_t>(seconds * 1e9);
+    if (syscalls)
+        sp_syscalls(until);
+    else
+        sp_outer(until);
+    printf("{\"pid\":%d,\"burn_a_ns\":%llu,\"burn_b_ns\":%llu,\"total_ns\":%llu}\n", getpid(),
+           static_cast<unsigned long long>(a_ns), static_cast<unsigned long long>(b_ns),
+           static_cast<unsigned long long>(thread_ns() - start));
+    return 0;
+}

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "stackprof_symbols.h"
+
+#include <cxxabi.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+namespace bpfkit::stackprof {
+
+namespace {
+
+std::string read_file(const std::string &path) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return {};
+    std::ostringstream s;
+    s << f.rdbuf();
+    return s.str();
+}
+
+bool file_readable(const std::string &path) {
+    return access(path.c_str(), R_OK) == 0;
+}
+
+std::string hex(uint64_t v) {
+    char b[24];
+    snprintf(b, sizeof(b), "0x%" PRIx64, v);
+    return b;
+}
+
+std::string base_name(const std::string &p) {
+    size_t s = p.rfind('/');
+    return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+// The pid a process has in its own pid namespace (the last NSpid field).
+uint32_t ns_pid(uint32_t tgid) {
+    std::string st = read_file("/proc/" + std::to_string(tgid) + "/status");
+    size_t at = st.find("\nNSpid:");
+    if (at == std::string::npos) return tgid;
+    size_t end = st.find('\n', at + 1);
+    std::istringstream line(st.substr(at + 7, end - at - 7));
+    uint32_t v = tgid, last = tgid;
+    while (line >> v)
+        last = v;
+    return last;
+}
+
+char *debuginfo_path = nullptr;
+const Dwfl_Callbacks kCallbacks = {
+    dwfl_build_id_find_elf,
+    dwfl_standard_find_debuginfo,
+    dwfl_offline_section_address,
+    &debuginfo_path,
+};
+
+}  // namespace
+
+std::string demangle(const std::string &name) {
+    if (name.size() < 2 || name[0] != '_' || name[1] != 'Z') return name;
+    int status = 0;
+    char *d = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+    if (status != 0 || !d) return name;
+    std::string out(d);
+    free(d);
+    return out;
+}
+
+std::vector<MapLine> parse_maps(const std::string &text) {
+    std::vector<MapLine> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        MapLine m;
+        char perms[8] = {};
+        unsigned long long start, end, off;
+        int path_at = -1;
+        if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s%n", &start, &end, perms, &off,
+                   &path_at) < 4 ||
+            path_at < 0)
+            continue;
+        if (end <= start) continue;
+        m.start = start;
+        m.end = end;
+        m.offset = off;
+        m.exec = strlen(perms) >= 3 && perms[2] == 'x';
+        std::string rest = line.substr(static_cast<size_t>(path_at));
+        size_t b = rest.find_first_not_of(' ');
+        m.path = b == std::string::npos ? "" : rest.substr(b);
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+std::vector<PerfMapEntry> parse_perf_map(const std::string &text) {
+    std::vector<PerfMapEntry> out;
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+        unsigned long long start, size;
+        int at = -1;
+        if (sscanf(line.c_str(), "%llx %llx %n", &start, &size, &at) < 2 || at < 0) continue;
+        if (size == 0) continue;
+        out.push_back({start, size, line.substr(static_cast<size_t>(at))});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const PerfMapEntry &a, const PerfMapEntry &b) { return a.start < b.start; });
+    return out;
+}
+
+bool KernelSymbols::load(const std::string &path) {
+    syms_.clear();
+    FILE *f = fopen(path.c_str(), "re");
+    if (!f) return false;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long long addr;
+        char type;
+        char name[256];
+        if (sscanf(line, "%llx %c %255s", &addr, &type, name) != 3) continue;
+        if (addr == 0) continue;
+        if (type != 't' && type != 'T' && type != 'w' && type != 'W') continue;
+        syms_.push_back({addr, name});
+    }
+    fclose(f);
+    std::sort(syms_.begin(), syms_.end(),
+              [](const Sym &a, const Sym &b) { return a.addr < b.addr; });
+    return !syms_.empty();
+}
+
+std::string KernelSymbols::name(uint64_t addr) const {
+    auto it = std::upper_bound(syms_.begin(), syms_.end(), addr,
+                               [](uint64_t a, const Sym &s) { return a < s.addr; });
+    if (it == syms_.begin()) return {};
+    return std::prev(it)->name;
+}
+
+// One process's address space as it was when first seen.
+class ProcessSymbols {
+  public:
+    explicit ProcessSymbols(uint32_t tgid) : tgid_(tgid) {}
+    ~ProcessSymbols() {
+        if (dwfl_) dwfl_end(dwfl_);
+    }
+
+    bool capture(SymbolStats &st) {
+        const std::string proc = "/proc/" + std::to_string(tgid_);
+        maps_ = parse_maps(read_file(proc + "/maps"));
+        if (maps_.empty()) return false;
+        dwfl_ = dwfl_begin(&kCallbacks);
+        if (!dwfl_) return false;
+        dwfl_report_begin(dwfl_);
+        std::map<std::string, bool> done;
+        for (const auto &m : maps_) {
+            if (m.path.empty() || m.path[0] != '/') continue;
+            std::string path = m.path;
+            const std::string deleted = " (deleted)";
+            bool gone = path.size() > deleted.size() &&
+                        path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0;
+            if (gone) path.resize(path.size() - deleted.size());
+            if (done.count(path)) continue;
+            if (!m.exec && !any_exec(m.path)) continue;
+            if (report(m, path, gone)) {
+                done[path] = true;
+                st.modules++;
+            } else if (m.exec) {
+                done[path] = false;
+                st.module_failed++;
+            }
+        }
+        dwfl_report_end(dwfl_, nullptr, nullptr);
+        perf_map_path_ = proc + "/root/tmp/perf-" + std::to_string(ns_pid(tgid_)) + ".map";
+        perf_map_ = parse_perf_map(read_file(perf_map_path_));
+        return true;
+    }
+
+    std::string user(uint64_t addr, bool call_site) {
+        auto it = cache_.find(addr);
+        if (it != cache_.end()) return it->second;
+        std::string n = lookup(call_site && addr > 0 ? addr - 1 : addr);
+        cache_.emplace(addr, n);
+        return n;
+    }
+
+    std::vector<UserFrame> unwind(uint32_t tid, const StackCopy &copy) {
+        std::vector<UserFrame> frames;
+        if (!dwfl_) return frames;
+        if (!attached_) {
+            static const Dwfl_Thread_Callbacks cb = {
+                next_thread, get_thread, memory_read, set_initial_registers, nullptr, nullptr,
+            };
+            if (!dwfl_attach_state(dwfl_, nullptr, static_cast<pid_t>(tgid_), &cb, this))
+                return {UserFrame{copy.ip, false}};
+            attached_ = true;
+        }
+        cur_ = &copy;
+        cur_tid_ = tid;
+        out_ = &frames;
+        dwfl_getthread_frames(dwfl_, static_cast<pid_t>(tid), frame_cb, this);
+        cur_ = nullptr;
+        out_ = nullptr;
+        if (frames.empty()) frames.push_back(UserFrame{copy.ip, false});
+        return frames;
+    }
+
+  private:
+    bool any_exec(const std::string &path) const {
+        for (const auto &m : maps_)
+            if (m.exec && m.path == path) return true;
+        return false;
+    }
+
+    // Reports one mapped file to libdwfl at the bias its mapping gives.
+    bool report(const MapLine &first, const std::string &path, bool gone) {
+        const std::string proc = "/proc/" + std::to_string(tgid_);
+        std::string file = proc + "/root" + path;
+        int fd = gone ? -1 : open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            char b[64];
+            snprintf(b, sizeof(b), "/map_files/%" PRIx64 "-%" PRIx64, first.start, first.end);
+            file = proc + b;
+            fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        }
+        if (fd < 0) return false;
+        // The bias: where vaddr 0 of the file is, from any mapping of it
+        // that falls in a PT_LOAD segment.
+        Elf *e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+        GElf_Ehdr eh;
+        bool found = false;
+        uint64_t bias = 0;
+        if (e && gelf_getehdr(e, &eh)) {
+            if (eh.e_type == ET_EXEC) {
+                found = true;
+            } else {
+                size_t n = 0;
+                elf_getphdrnum(e, &n);
+                for (const auto &m : maps_) {
+                    if (found) break;
+                    if (m.path.compare(0, path.size(), path) != 0) continue;
+                    for (size_t i = 0; i < n && !found; i++) {
+                        GElf_Phdr ph;
+                        if (!gelf_getphdr(e, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD)
+                            continue;
+                        uint64_t seg_off = ph.p_offset & ~uint64_t{0xfff};
+                        if (m.offset < seg_off || m.offset >= ph.p_offset + ph.p_filesz) continue;
+                        bias = m.start - (ph.p_vaddr + m.offset - ph.p_offset);
+                        found = true;
+                    }
+                }
+            }
+        }
+        if (e) elf_end(e);
+        if (!found) {
+            close(fd);
+            return false;
+        }
+        // fd is consumed by libdwfl on success.
+        Dwfl_Module *mod = dwfl_report_elf(dwfl_, path.c_str(), file.c_str(), fd, bias, true);
+        if (!mod) {
+            close(fd);
+            return false;
+        }
+        return true;
+    }
+
+    std::string lookup(uint64_t addr) {
+        if (dwfl_) {
+            if (Dwfl_Module *mod = dwfl_addrmodule(dwfl_, addr)) {
+                GElf_Off off = 0;
+                GElf_Sym sym;
+                const char *n =
+                    dwfl_module_addrinfo(mod, addr, &off, &sym, nullptr, nullptr, nullptr);
+                if (n && *n) {
+                    // "__libc_start_main@@GLIBC_2.34": the version is not the name.
+                    std::string name = n;
+                    if (size_t at = name.find('@'); at != std::string::npos && at > 0)
+                        name.resize(at);
+                    return demangle(name);
+                }
+                Dwarf_Addr low = 0;
+                const char *mname = dwfl_module_info(mod, nullptr, &low, nullptr, nullptr, nullptr,
+                                                     nullptr, nullptr);
+                return "[" + base_name(mname ? mname : "?") + "+" + hex(addr - low) + "]";
+            }
+        }
+        if (!perf_map_reread_ && file_readable(perf_map_path_)) {
+            perf_map_reread_ = true;  // JIT maps grow while the process runs
+            perf_map_ = parse_perf_map(read_file(perf_map_path_));
+        }
+        auto it = std::upper_bound(perf_map_.begin(), perf_map_.end(), addr,
+                                   [](uint64_t a, const PerfMapEntry &e) { return a < e.start; });
+        if (it != perf_map_.begin()) {
+            --it;
+            if (addr < it->start + it->size) return demangle(it->name);
+        }
+        for (const auto &m : maps_) {
+            if (addr >= m.start && addr < m.end && !m.path.empty()) {
+                if (m.path[0] == '[') return m.path;  // [vdso], [stack]...
+                return "[" + base_name(m.path) + "+" + hex(addr - m.start + m.offset) + "]";
+            }
+        }
+        return "[unknown]";
+    }
+
+    // libdwfl's thread state over the copied stack of the current sample.
+    static pid_t next_thread(Dwfl *, void *arg, void **thread_argp) {
+        auto *self = static_cast<ProcessSymbols *>(arg);
+        if (*thread_argp) return 0;
+        *thread_argp = self;
+        return static_cast<pid_t>(self->cur_tid_);
+    }
+    static bool get_thread(Dwfl *, pid_t, void *arg, void **thread_argp) {
+        *thread_argp = arg;
+        return true;
+    }
+    static bool memory_read(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
+        auto *self = static_cast<ProcessSymbols *>(arg);
+        const StackCopy *c = self->cur_;
+        if (!c || addr < c->sp || addr + sizeof(Dwarf_Word) > c->sp + c->len) return false;
+        memcpy(result, c->data + (addr - c->sp), sizeof(Dwarf_Word));
+        return true;
+    }
+    static bool set_initial_registers(Dwfl_Thread *thread, void *arg) {
+        auto *self = static_cast<ProcessSymbols *>(arg);
+        const StackCopy *c = self->cur_;
+        if (!c) return false;
+        // x86-64 DWARF register numbers: 6 rbp, 7 rsp; 16 is the return address column.
+        Dwarf_Word regs[2] = {c->bp, c->sp};
+        if (!dwfl_thread_state_registers(thread, 6, 2, regs)) return false;
+        dwfl_thread_state_register_pc(thread, c->ip);
+        return true;
+    }
+    static int frame_cb(Dwfl_Frame *state, void *arg) {
+        auto *self = static_cast<ProcessSymbols *>(arg);
+        Dwarf_Addr pc;
+        bool activation = false;
+        if (!dwfl_frame_pc(state, &pc, &activation)) return DWARF_CB_ABORT;
+        if (pc == 0) return DWARF_CB_ABORT;
+        self->out_->push_back(UserFrame{pc, !activation});
+        return self->out_->size() >= 127 ? DWARF_CB_ABORT : DWARF_CB_OK;
+    }
+
+    uint32_t tgid_;
+    Dwfl *dwfl_ = nullptr;
+    std::vector<MapLine> maps_;
+    std::string perf_map_path_;
+    std::vector<PerfMapEntry> perf_map_;
+    bool perf_map_reread_ = false;
+    std::unordered_map<uint64_t, std::string> cache_;
+    bool attached_ = false;
+    const StackCopy *cur_ = nullptr;
+    uint32_t cur_tid_ = 0;
+    std::vector<UserFrame> *out_ = nullptr;
+};
+
+Symbolizer::Symbolizer() {
+    elf_version(EV_CURRENT);
+}
+Symbolizer::~Symbolizer() = default;
+
+ProcessSymbols *Symbolizer::get(uint32_t tgid) {
+    auto it = procs_.find(tgid);
+    return it == procs_.end() ? nullptr : it->second.get();
+}
+
+bool Symbolizer::capture(uint32_t tgid) {
+    if (auto it = procs_.find(tgid); it != procs_.end()) return it->second != nullptr;
+    auto p = std::make_unique<ProcessSymbols>(tgid);
+    if (!p->capture(stats_)) {
+        stats_.capture_failed++;
+        procs_.emplace(tgid, nullptr);  // gone: not tried again
+        return false;
+    }
+    stats_.processes++;
+    procs_.emplace(tgid, std::move(p));
+    return true;
+}
+
+std::string Symbolizer::user(uint32_t tgid, uint64_t addr, bool call_site) {
+    if (!capture(tgid)) return "[unknown]";
+    ProcessSymbols *p = get(tgid);
+    return p->user(addr, call_site);
+}
+
+std::string Symbolizer::kernel(uint64_t addr) const {
+    std::string n = kernel_.name(addr);
+    return n.empty() ? "[unknown]" : n;
+}
+
+std::vector<UserFrame> Symbolizer::unwind(uint32_t tgid, uint32_t tid, const StackCopy &copy) {
+    if (!capture(tgid)) return {UserFrame{copy.ip, false}};
+    ProcessSymbols *p = get(tgid);
+    auto f = p->unwind(tid, copy);
+    if (f.size() <= 1) stats_.unwind_failed++;
+    return f;
+}
+
+}  // namespace bpfkit::stackprof
