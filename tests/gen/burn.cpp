@@ -7,8 +7,9 @@
 // in each, as one JSON line:
 //   {"pid":123,"burn_a_ns":...,"burn_b_ns":...,"total_ns":...}
 //
-//   bpfkit-burn [--seconds S] [--syscalls] [--ready-file F]
-// --syscalls reads /dev/zero in 1 MiB chunks instead (time in the kernel).
+//   bpfkit-burn [--seconds S] [--syscalls|--spread] [--ready-file F]
+// --syscalls reads /dev/zero in 1 MiB chunks instead (time in the kernel);
+// --spread burns in burn_a..burn_e, 35/25/20/12/8 (no truth printed for it).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -67,6 +68,28 @@ __attribute__((noinline)) void burn_b(long n) {
     publish(spin(n));
 }
 
+__attribute__((noinline)) void burn_c(long n) {
+    publish(spin(n));
+}
+__attribute__((noinline)) void burn_d(long n) {
+    publish(spin(n));
+}
+__attribute__((noinline)) void burn_e(long n) {
+    publish(spin(n));
+}
+
+// --spread: five hot functions, 35/25/20/12/8, for comparing rankings with perf.
+__attribute__((noinline)) void sp_spread(uint64_t until) {
+    while (mono_ns() < until) {
+        burn_a(35 * kUnit / 10);
+        burn_b(25 * kUnit / 10);
+        burn_c(20 * kUnit / 10);
+        burn_d(12 * kUnit / 10);
+        burn_e(8 * kUnit / 10);
+    }
+    asm volatile("" ::: "memory");
+}
+
 __attribute__((noinline)) void sp_middle(void) {
     uint64_t t0 = thread_ns();
     burn_a(7 * kUnit);
@@ -105,7 +128,7 @@ __attribute__((noinline)) void sp_syscalls(uint64_t until) {
 
 int main(int argc, char **argv) {
     double seconds = 5;
-    bool syscalls = false;
+    bool syscalls = false, spread = false;
     const char *ready = nullptr;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
@@ -116,10 +139,13 @@ int main(int argc, char **argv) {
             }
         } else if (!strcmp(argv[i], "--syscalls")) {
             syscalls = true;
+        } else if (!strcmp(argv[i], "--spread")) {
+            spread = true;
         } else if (!strcmp(argv[i], "--ready-file") && i + 1 < argc) {
             ready = argv[++i];
         } else {
-            fprintf(stderr, "usage: bpfkit-burn [--seconds S] [--syscalls] [--ready-file F]\n");
+            fprintf(stderr,
+                    "usage: bpfkit-burn [--seconds S] [--syscalls|--spread] [--ready-file F]\n");
             return 2;
         }
     }
@@ -133,6 +159,8 @@ int main(int argc, char **argv) {
     uint64_t until = mono_ns() + static_cast<uint64_t>(seconds * 1e9);
     if (syscalls)
         sp_syscalls(until);
+    else if (spread)
+        sp_spread(until);
     else
         sp_outer(until);
     printf("{\"pid\":%d,\"burn_a_ns\":%llu,\"burn_b_ns\":%llu,\"total_ns\":%llu}\n", getpid(),
