@@ -68,7 +68,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, __u32); /* samples seen */
 } seen SEC(".maps");
 
 struct {
@@ -140,29 +140,43 @@ static __always_inline bool is_kthread(void)
 	return BPF_CORE_READ(t, flags) & PF_KTHREAD_;
 }
 
+/*
+ * Tells user space about a process at its 1st, 2nd, 4th, 8th ... 1024th
+ * sample: the first makes it read the maps, the later ones make it read them
+ * again, for the libraries a process maps after its first sample (often
+ * taken in the dynamic loader) and for an exec.
+ */
 static __always_inline void note_process(void *ctx, __u32 tgid)
 {
-	__u8 one = 1;
+	__u32 one = 1, *n, c;
 	struct stackprof_new_proc ev = {.kind = SP_EV_NEW_PROC, .tgid = tgid};
 
 	if (tgid == 0)
 		return;
-	if (bpf_map_update_elem(&seen, &tgid, &one, BPF_NOEXIST) != 0)
-		return; /* announced before (or the map is full: counted by user space) */
+	n = bpf_map_lookup_elem(&seen, &tgid);
+	if (n) {
+		c = __sync_fetch_and_add(n, 1) + 1;
+		if (c > 1024 || (c & (c - 1)))
+			return;
+		ev.again = 1;
+	} else if (bpf_map_update_elem(&seen, &tgid, &one, BPF_NOEXIST) != 0) {
+		return; /* another CPU announced it just now (or the map is full) */
+	}
 	if (bpfkit_emit(ctx, &events, &ev, sizeof(ev)) != 0) {
 		count(SP_NEW_PROC_LOST);
-		bpf_map_delete_elem(&seen, &tgid); /* try again at the next sample */
+		if (!ev.again)
+			bpf_map_delete_elem(&seen, &tgid); /* try again at the next sample */
 	}
 }
 
-/* Kernel stack into kstack; its frame count (0 when none or on error). */
+/* Kernel stack into kstack; its frame count (0 when none or on error).
+ * bpf_get_stack zeroes what it does not fill, so the rest is zero too. */
 static __always_inline __u16 kernel_stack(void *ctx, __u64 *kstack)
 {
-	long n;
+	long n = bpf_get_stack(ctx, kstack, STACKPROF_MAX_DEPTH * sizeof(__u64), 0);
 
 	if (!want_kernel)
 		return 0;
-	n = bpf_get_stack(ctx, kstack, STACKPROF_MAX_DEPTH * sizeof(__u64), 0);
 	if (n < 0) {
 		count(SP_KSTACK_ERR);
 		return 0;
@@ -174,6 +188,7 @@ static __always_inline __u16 kernel_stack(void *ctx, __u64 *kstack)
 }
 
 #define FNV_PRIME 0x100000001b3ULL
+#define NWORDS	  (2 * STACKPROF_MAX_DEPTH)
 
 SEC("perf_event")
 int stackprof_sample(struct bpf_perf_event_data *ctx)
@@ -182,7 +197,8 @@ int stackprof_sample(struct bpf_perf_event_data *ctx)
 	__u32 tgid = id >> 32, tid = (__u32)id, zero = 0;
 	struct stackprof_value *v, *old;
 	struct stackprof_key key = {};
-	__u64 h = 0xcbf29ce484222325ULL;
+	__u64 h = 0xcbf29ce484222325ULL, *w, *o;
+	bool kthread;
 	long n;
 
 	if (!take_sample(tgid, tid))
@@ -194,36 +210,37 @@ int stackprof_sample(struct bpf_perf_event_data *ctx)
 	v->tid = tid;
 	bpf_get_current_comm(v->comm, sizeof(v->comm));
 	key.tgid = tgid;
+	/*
+	 * Both stacks are taken always: bpf_get_stack zeroes the part of the
+	 * buffer it does not fill (all of it on an error), so the words past each
+	 * stack are zero and stacks hash and compare as whole arrays, without a
+	 * branch per frame (which keeps the verifier's work small).
+	 */
 	key.klen = kernel_stack(ctx, v->kstack);
-	key.ulen = 0;
-	if (want_user && !is_kthread()) {
-		n = bpf_get_stack(ctx, v->ustack, STACKPROF_MAX_DEPTH * sizeof(__u64),
-				  BPF_F_USER_STACK);
-		if (n < 0) {
-			count(SP_USTACK_ERR);
-		} else {
-			n /= sizeof(__u64);
-			if (n >= STACKPROF_MAX_DEPTH)
-				count(SP_USTACK_TRUNC);
-			key.ulen = n;
-		}
+	if (!want_kernel)
+		__builtin_memset(v->kstack, 0, sizeof(v->kstack));
+	kthread = is_kthread();
+	n = bpf_get_stack(ctx, v->ustack, sizeof(v->ustack), BPF_F_USER_STACK);
+	if (!want_user || kthread) {
+		if (n > 0)
+			__builtin_memset(v->ustack, 0, sizeof(v->ustack));
+	} else if (n < 0) {
+		count(SP_USTACK_ERR);
+	} else {
+		n /= sizeof(__u64);
+		if (n >= STACKPROF_MAX_DEPTH)
+			count(SP_USTACK_TRUNC);
+		key.ulen = n;
+	}
+	if (want_user && !kthread)
 		note_process(ctx, tgid);
-	}
-	for (__u32 i = 0; i < STACKPROF_MAX_DEPTH; i++) {
-		if (i >= key.klen)
-			break;
-		h = (h ^ v->kstack[i]) * FNV_PRIME;
-	}
-	h = (h ^ 0xffffffffULL) * FNV_PRIME;
-	for (__u32 i = 0; i < STACKPROF_MAX_DEPTH; i++) {
-		if (i >= key.ulen)
-			break;
-		h = (h ^ v->ustack[i]) * FNV_PRIME;
-	}
+	w = v->kstack; /* kstack and ustack are contiguous: NWORDS words */
+	for (__u32 i = 0; i < NWORDS; i++)
+		h = (h ^ w[i]) * FNV_PRIME;
 	key.hash = (__u32)(h ^ (h >> 32));
 
 	for (__u32 slot = 0; slot < STACKPROF_MAX_SLOTS; slot++) {
-		bool same = true;
+		__u64 diff = 0;
 
 		key.slot = slot;
 		old = bpf_map_lookup_elem(&stacks, &key);
@@ -243,23 +260,10 @@ int stackprof_sample(struct bpf_perf_event_data *ctx)
 			if (!old)
 				continue;
 		}
-		for (__u32 i = 0; i < STACKPROF_MAX_DEPTH; i++) {
-			if (i >= key.klen)
-				break;
-			if (old->kstack[i] != v->kstack[i]) {
-				same = false;
-				break;
-			}
-		}
-		for (__u32 i = 0; same && i < STACKPROF_MAX_DEPTH; i++) {
-			if (i >= key.ulen)
-				break;
-			if (old->ustack[i] != v->ustack[i]) {
-				same = false;
-				break;
-			}
-		}
-		if (same) {
+		o = old->kstack;
+		for (__u32 i = 0; i < NWORDS; i++)
+			diff |= o[i] ^ w[i];
+		if (!diff) {
 			__sync_fetch_and_add(&old->count, 1);
 			count(SP_KEPT);
 			return 0;

@@ -45,13 +45,15 @@ struct stackprof_value {
 };
 
 enum stackprof_event_kind {
-	SP_EV_NEW_PROC = 1, /* first sample of a process: read its maps now */
+	SP_EV_NEW_PROC = 1, /* a process's 1st, 2nd, 4th ... sample: read its maps now */
 	SP_EV_SAMPLE = 2,   /* DWARF mode: one sample with a copy of the user stack */
 };
 
 struct stackprof_new_proc {
 	__u32 kind;
 	__u32 tgid;
+	__u32 again; /* 1: seen before, read its maps again */
+	__u32 pad;
 };
 
 /* DWARF mode: registers x86-64 unwinding starts from, then the copied stack. */

@@ -168,6 +168,12 @@ std::string now_iso() {
     return iso8601_utc(ts);
 }
 
+double mono_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
 long max_sample_rate() {
     FILE *f = fopen("/proc/sys/kernel/perf_event_max_sample_rate", "re");
     long v = 100000;
@@ -375,6 +381,7 @@ int main(int argc, char **argv) {
     Symbolizer sym;
     bool have_kallsyms = o.user_only || sym.load_kernel();
     std::map<RawKey, RawValue> raw;
+    double capture_ms = 0;  // reading maps and opening files of new processes
     auto on_event = [&](const void *data, size_t size) {
         if (size < sizeof(uint32_t)) return;
         uint32_t kind;
@@ -382,7 +389,12 @@ int main(int argc, char **argv) {
         if (kind == SP_EV_NEW_PROC && size >= sizeof(stackprof_new_proc)) {
             stackprof_new_proc ev;
             memcpy(&ev, data, sizeof(ev));
-            sym.capture(ev.tgid);
+            double t = mono_ms();
+            if (ev.again)
+                sym.refresh_one(ev.tgid);
+            else
+                sym.capture(ev.tgid, t);
+            capture_ms += mono_ms() - t;
         } else if (kind == SP_EV_SAMPLE && size >= sizeof(stackprof_sample)) {
             const auto *s = static_cast<const stackprof_sample *>(data);
             RawKey k;
@@ -428,19 +440,27 @@ int main(int argc, char **argv) {
     LoopOptions lo;
     lo.interval_s = 0.2;
     lo.duration_s = o.common.duration_s;
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = mono_ms();
     int rc = run_loop(
-        lo, [&](int ms) { return sink.poll(ms); }, [&](bool) { return 0; });
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double secs = static_cast<double>(t1.tv_sec - t0.tv_sec) +
-                  static_cast<double>(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        lo, [&](int ms) { return sink.poll(ms); },
+        [&](bool) {
+            // Processes seen in the last 2 s may have mapped more since.
+            double t = mono_ms();
+            sym.refresh(t, 2000);
+            capture_ms += mono_ms() - t;
+            return 0;
+        });
+    double secs = (mono_ms() - t0) / 1e3;
     // Stop counting, then read: what was taken is then what is in the maps.
     skel->bss->paused = true;
     usleep(2000);
     sink.consume();
     if (!dwarf) read_stacks(skel, raw);
+    {
+        double t = mono_ms();
+        sym.refresh(t, 1e18);  // every process still alive: what it mapped since
+        capture_ms += mono_ms() - t;
+    }
     Counters counters = read_counters(skel);
     trier->release();
     if (rc < 0 && rc != -EINTR) {
@@ -448,7 +468,11 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    double sym_t0 = mono_ms();
     Profile profile = symbolize(raw, sym);
+    double symbolize_ms = mono_ms() - sym_t0;
+    log::info("symbolized %zu stacks in %.1f ms; new processes' maps read in %.1f ms", raw.size(),
+              symbolize_ms, capture_ms);
     const SymbolStats &ss = sym.stats();
     std::string out;
     if (o.common.json) {
@@ -501,6 +525,8 @@ int main(int argc, char **argv) {
                 static_cast<unsigned long long>(ss.capture_failed + counters.new_proc_lost))
             .kv("files_unreadable", static_cast<unsigned long long>(ss.module_failed))
             .kv("unwind_failed", static_cast<unsigned long long>(ss.unwind_failed))
+            .kv("symbolize_ms", symbolize_ms)
+            .kv("capture_ms", capture_ms)
             .end_object();
         out += w.take() + "\n";
     } else if (o.top > 0) {

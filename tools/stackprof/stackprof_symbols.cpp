@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "stackprof_symbols.h"
 
-#include <cxxabi.h>
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <gelf.h>
@@ -66,58 +65,6 @@ const Dwfl_Callbacks kCallbacks = {
 
 }  // namespace
 
-std::string demangle(const std::string &name) {
-    if (name.size() < 2 || name[0] != '_' || name[1] != 'Z') return name;
-    int status = 0;
-    char *d = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
-    if (status != 0 || !d) return name;
-    std::string out(d);
-    free(d);
-    return out;
-}
-
-std::vector<MapLine> parse_maps(const std::string &text) {
-    std::vector<MapLine> out;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        MapLine m;
-        char perms[8] = {};
-        unsigned long long start, end, off;
-        int path_at = -1;
-        if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s%n", &start, &end, perms, &off,
-                   &path_at) < 4 ||
-            path_at < 0)
-            continue;
-        if (end <= start) continue;
-        m.start = start;
-        m.end = end;
-        m.offset = off;
-        m.exec = strlen(perms) >= 3 && perms[2] == 'x';
-        std::string rest = line.substr(static_cast<size_t>(path_at));
-        size_t b = rest.find_first_not_of(' ');
-        m.path = b == std::string::npos ? "" : rest.substr(b);
-        out.push_back(std::move(m));
-    }
-    return out;
-}
-
-std::vector<PerfMapEntry> parse_perf_map(const std::string &text) {
-    std::vector<PerfMapEntry> out;
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        unsigned long long start, size;
-        int at = -1;
-        if (sscanf(line.c_str(), "%llx %llx %n", &start, &size, &at) < 2 || at < 0) continue;
-        if (size == 0) continue;
-        out.push_back({start, size, line.substr(static_cast<size_t>(at))});
-    }
-    std::sort(out.begin(), out.end(),
-              [](const PerfMapEntry &a, const PerfMapEntry &b) { return a.start < b.start; });
-    return out;
-}
-
 bool KernelSymbols::load(const std::string &path) {
     syms_.clear();
     FILE *f = fopen(path.c_str(), "re");
@@ -153,14 +100,32 @@ class ProcessSymbols {
         if (dwfl_) dwfl_end(dwfl_);
     }
 
-    bool capture(SymbolStats &st) {
-        const std::string proc = "/proc/" + std::to_string(tgid_);
-        maps_ = parse_maps(read_file(proc + "/maps"));
-        if (maps_.empty()) return false;
+    bool capture(SymbolStats &st, double now_ms) {
+        first_seen_ms_ = now_ms;
         dwfl_ = dwfl_begin(&kCallbacks);
         if (!dwfl_) return false;
-        dwfl_report_begin(dwfl_);
-        std::map<std::string, bool> done;
+        if (!refresh(st)) return false;
+        perf_map_path_ = "/proc/" + std::to_string(tgid_) + "/root/tmp/perf-" +
+                         std::to_string(ns_pid(tgid_)) + ".map";
+        perf_map_ = parse_perf_map(read_file(perf_map_path_));
+        return true;
+    }
+
+    // Reads the maps again and reports the files mapped since: a process is
+    // often first seen in the dynamic loader, before its libraries are
+    // mapped, or just before an exec. False if the maps cannot be read.
+    bool refresh(SymbolStats &st) {
+        std::string text = read_file("/proc/" + std::to_string(tgid_) + "/maps");
+        if (text.empty()) return false;
+        if (text == maps_text_) return true;
+        maps_text_ = text;
+        for (auto &m : parse_maps(text)) {
+            bool known = std::any_of(maps_.begin(), maps_.end(), [&](const MapLine &o) {
+                return o.start == m.start && o.end == m.end && o.path == m.path;
+            });
+            if (!known) maps_.push_back(std::move(m));
+        }
+        dwfl_report_begin_add(dwfl_);
         for (const auto &m : maps_) {
             if (m.path.empty() || m.path[0] != '/') continue;
             std::string path = m.path;
@@ -168,21 +133,22 @@ class ProcessSymbols {
             bool gone = path.size() > deleted.size() &&
                         path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0;
             if (gone) path.resize(path.size() - deleted.size());
-            if (done.count(path)) continue;
+            if (done_.count(path)) continue;
             if (!m.exec && !any_exec(m.path)) continue;
             if (report(m, path, gone)) {
-                done[path] = true;
+                done_[path] = true;
                 st.modules++;
             } else if (m.exec) {
-                done[path] = false;
+                done_[path] = false;
                 st.module_failed++;
             }
         }
         dwfl_report_end(dwfl_, nullptr, nullptr);
-        perf_map_path_ = proc + "/root/tmp/perf-" + std::to_string(ns_pid(tgid_)) + ".map";
-        perf_map_ = parse_perf_map(read_file(perf_map_path_));
+        cache_.clear();
         return true;
     }
+
+    double first_seen_ms() const { return first_seen_ms_; }
 
     std::string user(uint64_t addr, bool call_site) {
         auto it = cache_.find(addr);
@@ -351,8 +317,11 @@ class ProcessSymbols {
     }
 
     uint32_t tgid_;
+    double first_seen_ms_ = 0;
     Dwfl *dwfl_ = nullptr;
+    std::string maps_text_;
     std::vector<MapLine> maps_;
+    std::map<std::string, bool> done_;  // files reported (true) or that failed (false)
     std::string perf_map_path_;
     std::vector<PerfMapEntry> perf_map_;
     bool perf_map_reread_ = false;
@@ -373,10 +342,10 @@ ProcessSymbols *Symbolizer::get(uint32_t tgid) {
     return it == procs_.end() ? nullptr : it->second.get();
 }
 
-bool Symbolizer::capture(uint32_t tgid) {
+bool Symbolizer::capture(uint32_t tgid, double now_ms) {
     if (auto it = procs_.find(tgid); it != procs_.end()) return it->second != nullptr;
     auto p = std::make_unique<ProcessSymbols>(tgid);
-    if (!p->capture(stats_)) {
+    if (!p->capture(stats_, now_ms)) {
         stats_.capture_failed++;
         procs_.emplace(tgid, nullptr);  // gone: not tried again
         return false;
@@ -384,6 +353,19 @@ bool Symbolizer::capture(uint32_t tgid) {
     stats_.processes++;
     procs_.emplace(tgid, std::move(p));
     return true;
+}
+
+void Symbolizer::refresh(double now_ms, double window_ms) {
+    for (auto &[tgid, p] : procs_)
+        if (p && now_ms - p->first_seen_ms() <= window_ms) p->refresh(stats_);
+}
+
+void Symbolizer::refresh_one(uint32_t tgid) {
+    auto it = procs_.find(tgid);
+    if (it == procs_.end() || !it->second)
+        capture(tgid);
+    else
+        it->second->refresh(stats_);
 }
 
 std::string Symbolizer::user(uint32_t tgid, uint64_t addr, bool call_site) {

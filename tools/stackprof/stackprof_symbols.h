@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "stackprof_parse.h"
+
 namespace bpfkit::stackprof {
 
 class KernelSymbols {
@@ -62,9 +64,14 @@ class Symbolizer {
     Symbolizer &operator=(const Symbolizer &) = delete;
 
     bool load_kernel() { return kernel_.load(); }
-    // Reads the maps of tgid and opens its files now; true if captured (or
-    // captured before).
-    bool capture(uint32_t tgid);
+    // Reads the maps of tgid and opens its files now (now_ms: a monotonic
+    // clock); true if captured (or captured before).
+    bool capture(uint32_t tgid, double now_ms = 0);
+    // Reads again the maps of the processes first seen within window_ms of
+    // now_ms, for files mapped since (libraries loaded after the first sample).
+    void refresh(double now_ms, double window_ms);
+    // The same for one process (captured first if it was not).
+    void refresh_one(uint32_t tgid);
     // A user frame's name: "function", or "[module+0xoffset]", or "[unknown]".
     std::string user(uint32_t tgid, uint64_t addr, bool call_site);
     std::string kernel(uint64_t addr) const;
@@ -79,24 +86,5 @@ class Symbolizer {
     std::map<uint32_t, std::unique_ptr<ProcessSymbols>> procs_;
     SymbolStats stats_;
 };
-
-// C++ names demangled ("ns::f(int)"); other names unchanged.
-std::string demangle(const std::string &name);
-
-// One line of /proc/PID/maps.
-struct MapLine {
-    uint64_t start = 0, end = 0, offset = 0;
-    bool exec = false;
-    std::string path;  // "" for anonymous mappings
-};
-// Parses /proc/PID/maps text; lines that do not parse are skipped.
-std::vector<MapLine> parse_maps(const std::string &text);
-
-// One line of a perf-PID.map ("START SIZE name", hexadecimal).
-struct PerfMapEntry {
-    uint64_t start, size;
-    std::string name;
-};
-std::vector<PerfMapEntry> parse_perf_map(const std::string &text);
 
 }  // namespace bpfkit::stackprof
