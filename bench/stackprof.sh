@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # stackprof's cost, next to perf record -g on the same load in the same run.
 #   - two bpfkit-burn processes (five hot functions, frame pointers) keep both
-#     CPUs busy; each profiler samples every CPU for SECS seconds at 49 and
-#     at 999 Hz
+#     CPUs busy for SECS seconds; each profiler samples every CPU meanwhile,
+#     at 49 and at 999 Hz
 #   - stackprof: BPF run time of its program (kernel.bpf_stats_enabled) plus
-#     its own process's CPU (user + system, symbolization included), in % of
-#     one core; per sample: BPF ns
-#   - perf record -g -a (cpu-clock), its CPU, and perf report's CPU to get to
-#     the same output (perf's round trip); the kernel's own cost of writing
-#     perf's samples is in neither figure
+#     its own process's CPU, in % of one core; per sample: BPF ns
+#   - perf record -g -a (cpu-clock): its process's CPU, and perf report's to
+#     get to the same output (perf's round trip)
+#   - for both: how much less work the load did than without a profiler
+#     (the only figure where perf's in-kernel cost shows)
 #   - symbolization time of a profile of clang (libclang-cpp and libLLVM)
 # Run as root after ./dev build; needs packaging/deps/bench.txt installed.
 set -uo pipefail
@@ -29,19 +29,15 @@ sp_ids() { bpftool -j prog show | jq -c '[.[] | select(.name|test("^stackprof"))
 new_ids() { jq -n -c --argjson a "$1" --argjson b "$2" '$b - $a'; }
 bpf_sum() { bpftool -j prog show | jq --argjson ids "$1" --arg k "$2" '[.[] | select(.id as $i | $ids | index($i)) | .[$k] // 0] | add // 0'; }
 
-# Both CPUs busy for the whole measurement.
-load() {
-	"$BURN" --spread --seconds $((SECS + 5)) >/dev/null &
-	"$BURN" --spread --seconds $((SECS + 5)) >/dev/null &
-	sleep 0.3
+# The load: two bpfkit-burn --spread (both CPUs busy) for SECS seconds, in
+# the foreground; prints the rounds of work both did.
+run_load() {
+	"$BURN" --spread --seconds "$SECS" >"$TMP/l1" &
+	local a=$!
+	"$BURN" --spread --seconds "$SECS" >"$TMP/l2" &
+	wait $a $!
+	jq -s 'map(.rounds) | add' "$TMP/l1" "$TMP/l2"
 }
-unload() {
-	kill $(jobs -p) 2>/dev/null
-	wait 2>/dev/null
-}
-# "user+sys seconds" from /usr/bin/time -f '%U %S'
-cpu_of() { awk '{ print $1 + $2 }' "$1"; }
-
 # SIGINT, then SIGTERM.
 stop() {
 	kill -INT "$1" 2>/dev/null
@@ -49,19 +45,17 @@ stop() {
 	kill -TERM "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
 }
-row() { printf '%-5s %-24s %8s %10s %10s %11s %9s\n' "$@"; }
+row() { printf '%-5s %-24s %8s %9s %8s %10s %9s %9s\n' "$@"; }
 ticks=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pct() { awk -v a="$1" -v t="$2" 'BEGIN { printf "%.3f", 100 * a / t }'; }
 
-# One profiler (its argv) on the load: its CPU during a window of SECS
-# seconds once it runs (steady state: BPF run time of our program plus the
-# process), and the whole process's CPU from start to exit (time(1)).
-# Prints "steady% whole_cpu_s bpf_ns_per_run rss_kib".
+# One profiler (its argv), started, then the load for SECS seconds: its CPU
+# during the load (BPF run time of our program plus its process), its whole
+# process from start to exit (time(1)), and the load's work meanwhile.
+# Prints "cpu_pct whole_s bpf_ns_per_run rss_kib rounds".
 measure() {
-	local kind=$1 before ids p c0 c1 b0=0 b1=0 n0=0 n1=0
+	local kind=$1 before ids p c0 c1 b0=0 b1=0 n0=0 n1=0 rounds
 	shift
-	load
 	before=$(sp_ids)
 	/usr/bin/time -f '%U %S %M' -o "$TMP/time" "$@" >"$TMP/out" 2>"$TMP/err" &
 	local tp=$!
@@ -70,35 +64,39 @@ measure() {
 	ids=$(new_ids "$before" "$(sp_ids)")
 	[ "$kind" = sp ] && { b0=$(bpf_sum "$ids" run_time_ns); n0=$(bpf_sum "$ids" run_cnt); }
 	c0=$(cpu_s "$p")
-	sleep "$SECS"
+	rounds=$(run_load)
 	c1=$(cpu_s "$p")
 	[ "$kind" = sp ] && { b1=$(bpf_sum "$ids" run_time_ns); n1=$(bpf_sum "$ids" run_cnt); }
 	stop "$p"
 	wait "$tp" 2>/dev/null
-	unload
 	local u sy rss
-	read -r u sy rss <"$TMP/time"
-	echo "$(pct "$(awk -v c="$c1" -v d="$c0" -v b=$((b1 - b0)) 'BEGIN { print c - d + b / 1e9 }')" "$SECS") \
-$(awk -v u="$u" -v s="$sy" 'BEGIN { print u + s }') $(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", n ? b / n : 0 }') $rss"
+	read -r u sy rss < <(tail -1 "$TMP/time")
+	echo "$(awk -v c="$c1" -v d="$c0" -v b=$((b1 - b0)) -v t="$SECS" 'BEGIN { printf "%.3f", 100 * (c - d + b / 1e9) / t }') \
+$(awk -v u="$u" -v s="$sy" 'BEGIN { print u + s }') \
+$(awk -v b=$((b1 - b0)) -v n=$((n1 - n0)) 'BEGIN { printf "%.0f", n ? b / n : 0 }') $rss $rounds"
 }
+slow() { awk -v r="$1" -v b="$2" 'BEGIN { printf "%.1f", 100 * (1 - r / b) }'; }
 
 sysctl -qw kernel.bpf_stats_enabled=1
-printf '# %s, a window of %s s per run, both CPUs busy (two bpfkit-burn --spread); a busy shared machine\n' "$(uname -r)" "$SECS"
-printf '# CPU%%: of one core in the window (stackprof: BPF run time + its process; perf: its process only)\n'
+printf '# %s; the load: two bpfkit-burn --spread for %s s (both CPUs busy); a busy shared machine\n' "$(uname -r)" "$SECS"
+printf '# CPU%%: of one core during the load (stackprof: BPF run time + its process; perf: its process only)\n'
 printf '# whole s: the process from start to exit (load, symbols, output; perf: + perf report)\n'
-row HZ PROFILER SAMPLES "CPU%core" "whole s" "BPF ns/smp" "RSS KiB"
+printf '# slower: the load'"'"'s work against a run without a profiler just before (the cost to the\n'
+printf '#   profiled processes, where perf'"'"'s in-kernel sampling cost shows; noise is a few %%)\n'
+row HZ PROFILER SAMPLES "CPU%core" "whole s" "BPF ns/smp" "RSS KiB" "slower %"
 for hz in 49 999; do
+	base=$(run_load)
 	for unwind in fp dwarf; do
-		read -r steady whole per rss < <(measure sp "$SP" -F "$hz" --unwind "$unwind" --json)
+		read -r cpu whole per rss rounds < <(measure sp "$SP" -F "$hz" --unwind "$unwind" --json)
 		taken=$(jq -s 'map(select(.type=="summary"))[0].taken' "$TMP/out")
-		row "$hz" "stackprof --unwind $unwind" "$taken" "$steady" "$whole" "$per" "$rss"
+		row "$hz" "stackprof --unwind $unwind" "$taken" "$cpu" "$whole" "$per" "$rss" "$(slow "$rounds" "$base")"
 	done
-	read -r steady whole per rss < <(measure perf perf record -q -a -g -e cpu-clock -F "$hz" -o "$TMP/perf.data")
+	read -r cpu whole per rss rounds < <(measure perf perf record -q -a -g -e cpu-clock -F "$hz" -o "$TMP/perf.data")
 	/usr/bin/time -f '%U %S %M' -o "$TMP/report.time" perf report -i "$TMP/perf.data" --stdio >/dev/null 2>&1
-	read -r ru rs rrss <"$TMP/report.time"
+	read -r ru rs rrss < <(tail -1 "$TMP/report.time")
 	n=$(perf script -i "$TMP/perf.data" -F period 2>/dev/null | grep -c .)
-	row "$hz" "perf record -g" "$n" "$steady" "$whole" "-" "$rss"
-	row "$hz" "perf record -g + report" "$n" "$steady" "$(awk -v w="$whole" -v a="$ru" -v b="$rs" 'BEGIN { print w + a + b }')" "-" "$rrss"
+	row "$hz" "perf record -g" "$n" "$cpu" "$whole" "-" "$rss" "$(slow "$rounds" "$base")"
+	row "$hz" "perf record -g + report" "$n" "$cpu" "$(awk -v w="$whole" -v a="$ru" -v b="$rs" 'BEGIN { print w + a + b }')" "-" "$rrss" "$(slow "$rounds" "$base")"
 done
 
 # Symbolization of a large binary: clang compiling for SECS seconds, every
@@ -116,13 +114,17 @@ int main() {
     return static_cast<int>(m.size());
 }
 CPP
+sysctl -qw kernel.bpf_stats_enabled=0
 (
 	end=$((SECONDS + SECS))
 	while [ $SECONDS -lt $end ]; do clang++ -O2 -c "$TMP/big.cpp" -o "$TMP/big.o" 2>/dev/null; done
 ) &
 loader=$!
-"$SP" -F 999 -d "$SECS" --json -v >"$TMP/clang.json" 2>"$TMP/clang.err"
+"$SP" -F 999 -d "$SECS" --max-stacks 65536 --json -v >"$TMP/clang.json" 2>"$TMP/clang.err"
 wait "$loader" 2>/dev/null
-jq -r 'select(.type=="summary") | "stacks \(.stacks)  processes \(.processes_symbolized)  maps read at first sight \(.capture_ms | floor) ms  symbolization at the end \(.symbolize_ms | floor) ms"' "$TMP/clang.json"
-jq -s -r '[.[] | select(.type=="stack") | .frames[] | select(.kernel | not) | .name] as $f
-	| "user frames \($f | length), named \([$f[] | select(startswith("[") | not)] | length)"' "$TMP/clang.json"
+jq -r 'select(.type=="summary") | "stacks \(.stacks) (lost to a full map: \(.lost_map_full))  processes \(.processes_symbolized)  maps read (first sight, again at later samples) \(.capture_ms | floor) ms  symbolization at the end \(.symbolize_ms | floor) ms"' "$TMP/clang.json"
+# The innermost user frame (the sampled instruction: exact in any unwinding)
+# of clang's samples, named or not.
+jq -s -r '[.[] | select(.type=="stack" and (.comm | startswith("clang"))) | {c: .count,
+	n: ([.frames[] | select(.kernel | not)] | last | .name // null)} | select(.n != null)] as $f
+	| "clang samples with a user frame \([$f[].c] | add), innermost frame named in \([$f[] | select(.n | startswith("[") | not) | .c] | add)"' "$TMP/clang.json"

@@ -222,6 +222,27 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	grep -q ' sp_middle$' "$BATS_TEST_TMPDIR/top"
 }
 
+@test "--cgroup and --tid keep only the tasks asked for, in the kernel" {
+	local root cg inside outside
+	root=$(findmnt -t cgroup2 -n -o TARGET | head -1)
+	[ -n "$root" ] || skip "no cgroup2 mount"
+	cg=$root/bsp-cg-$$
+	mkdir "$cg"
+	burn "$BURN_FP" 6
+	inside=$BURN_PID
+	echo "$inside" >"$cg/cgroup.procs"
+	burn "$BURN_FP" 6
+	outside=$BURN_PID
+	"$SP" --cgroup "$cg" -F 199 -d 1.5 --json >"$BATS_TEST_TMPDIR/cg" 2>/dev/null
+	"$SP" --tid "$outside" -F 199 -d 1.5 --json >"$BATS_TEST_TMPDIR/tid" 2>/dev/null
+	kill -KILL "$inside" "$outside" 2>/dev/null || true
+	wait "$inside" "$outside" 2>/dev/null || true
+	rmdir "$cg"
+	[ "$(jq -r 'select(.type=="stack") | .pid' "$BATS_TEST_TMPDIR/cg" | sort -u | xargs)" = "$inside" ]
+	[ "$(jq -r 'select(.type=="stack") | .pid' "$BATS_TEST_TMPDIR/tid" | sort -u | xargs)" = "$outside" ]
+	jq -s -e 'map(select(.type=="summary"))[0] | .filtered > 0 and .kept > 50' "$BATS_TEST_TMPDIR/cg"
+}
+
 @test "bad input: no such pid, an unwritable --svg path, -F 0, unknown event: one line, exit 2" {
 	run --separate-stderr "$SP" -p 2147483646 -d 1
 	[ "$status" -eq 2 ]
