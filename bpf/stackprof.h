@@ -3,10 +3,10 @@
 #ifndef STACKPROF_H
 #define STACKPROF_H
 
-#define STACKPROF_MAX_DEPTH  127 /* frames per stack, kernel and user each */
-#define STACKPROF_MAX_PIDS   16  /* -p values filtered in the kernel */
-#define STACKPROF_MAX_SLOTS  8   /* distinct stacks one hash may hold */
-#define STACKPROF_COMM_LEN   16
+#define STACKPROF_MAX_DEPTH   127 /* frames per stack, kernel and user each */
+#define STACKPROF_MAX_PIDS    16  /* -p values filtered in the kernel */
+#define STACKPROF_MAX_SLOTS   8	  /* distinct stacks one hash may hold */
+#define STACKPROF_COMM_LEN    16
 #define STACKPROF_DWARF_STACK 8192 /* bytes of user stack copied per sample (--unwind dwarf) */
 
 /* Counters, one per CPU. */
