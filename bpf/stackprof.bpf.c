@@ -155,7 +155,10 @@ static __always_inline void note_process(void *ctx, __u32 tgid)
 		return;
 	n = bpf_map_lookup_elem(&seen, &tgid);
 	if (n) {
-		c = __sync_fetch_and_add(n, 1) + 1;
+		/* Not an atomic fetch (5.12+): two CPUs may see the same count, and
+		 * a note may come twice or not at all; the next power of two comes. */
+		c = *n + 1;
+		__sync_fetch_and_add(n, 1);
 		if (c > 1024 || (c & (c - 1)))
 			return;
 		ev.again = 1;

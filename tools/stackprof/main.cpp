@@ -429,6 +429,11 @@ int main(int argc, char **argv) {
                 cmd.c_str(), mode.name.c_str(), refused.c_str(), o.unwind.c_str(),
                 ainfo->event.name.c_str(), o.hz, ainfo->cpus);
         if (!ainfo->fallback.empty()) log::warn("%s", ainfo->fallback.c_str());
+        if (trier->preallocated())
+            log::info(
+                "the stacks map is preallocated (%ld entries): this kernel wants that of "
+                "perf_event programs",
+                o.max_stacks);
         if (!have_kallsyms)
             log::warn(
                 "no kernel symbols in /proc/kallsyms (kernel.kptr_restrict): kernel frames "

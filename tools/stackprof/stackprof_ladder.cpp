@@ -127,9 +127,29 @@ bool parse_event(const std::string &name, SampleEvent &out) {
     return false;
 }
 
-std::unique_ptr<SkeletonTrier> make_trier(KernelConfig config, std::shared_ptr<AttachInfo> info) {
-    auto configure = [config, info](void *p, const ModeSpec &) {
+int Trier::try_mode(const ModeSpec &mode, std::string &detail) {
+    *prealloc_ = false;
+    int err = inner_->try_mode(mode, detail);
+    if (err == 0) return 0;
+    // "perf_event programs can only use preallocated hash map" before 6.1.
+    std::string again;
+    *prealloc_ = true;
+    int err2 = inner_->try_mode(mode, again);
+    if (err2 == 0) {
+        detail.clear();
+        return 0;
+    }
+    detail = again;
+    return err2;
+}
+
+std::unique_ptr<Trier> make_trier(KernelConfig config, std::shared_ptr<AttachInfo> info) {
+    auto prealloc = std::make_shared<bool>(false);
+    auto configure = [config, info, prealloc](void *p, const ModeSpec &) {
         auto *skel = static_cast<stackprof_bpf *>(p);
+        if (*prealloc) {
+            if (int err = bpf_map__set_map_flags(skel->maps.stacks, 0)) return err;
+        }
         size_t n = std::min<size_t>(config.pids.size(), STACKPROF_MAX_PIDS);
         for (size_t i = 0; i < n; i++)
             skel->rodata->pids[i] = config.pids[i];
@@ -157,8 +177,9 @@ std::unique_ptr<SkeletonTrier> make_trier(KernelConfig config, std::shared_ptr<A
         }
         return attach(p, mode, links, config, info.get());
     };
-    return std::make_unique<SkeletonTrier>(make_skeleton_ops<stackprof_bpf>(), configure,
-                                           attach_fn);
+    return std::make_unique<Trier>(
+        std::make_unique<SkeletonTrier>(make_skeleton_ops<stackprof_bpf>(), configure, attach_fn),
+        prealloc);
 }
 
 }  // namespace bpfkit::stackprof

@@ -47,7 +47,23 @@ struct AttachInfo {
     EventTransport transport = EventTransport::Ringbuf;
 };
 
-std::unique_ptr<SkeletonTrier> make_trier(KernelConfig config = {},
-                                          std::shared_ptr<AttachInfo> info = nullptr);
+// Tries each rung with the stacks map allocated as used, and again
+// preallocated where the kernel wants that of perf_event programs (before 6.1).
+class Trier : public ModeTrier {
+  public:
+    Trier(std::unique_ptr<SkeletonTrier> inner, std::shared_ptr<bool> prealloc)
+        : inner_(std::move(inner)), prealloc_(std::move(prealloc)) {}
+    int try_mode(const ModeSpec &mode, std::string &detail) override;
+    void release() override { inner_->release(); }
+    void *skeleton() const { return inner_->skeleton(); }
+    bool preallocated() const { return *prealloc_; }
+
+  private:
+    std::unique_ptr<SkeletonTrier> inner_;
+    std::shared_ptr<bool> prealloc_;
+};
+
+std::unique_ptr<Trier> make_trier(KernelConfig config = {},
+                                  std::shared_ptr<AttachInfo> info = nullptr);
 
 }  // namespace bpfkit::stackprof

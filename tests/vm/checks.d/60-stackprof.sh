@@ -31,6 +31,7 @@ sp_profile() {
 	SP_TRUTH=$(jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$WORK/$_n.truth")
 	SP_CHAIN=$(awk -v a="$(sp_chain "$WORK/$_n.folded" "main;sp_outer;sp_middle;burn_a")" \
 		-v b="$(sp_chain "$WORK/$_n.folded" "main;sp_outer;sp_middle;burn_b")" 'BEGIN { print a + b }')
+	[ "$SP_RC" -eq 0 ] || diag "stackprof $*: $(tail -5 "$WORK/$_n.err")"
 	diag "stackprof $*: rc $SP_RC, burn_a $SP_A% (truth $SP_TRUTH%), chain in $SP_CHAIN% of samples; $(grep -o 'taken [0-9]*, filtered out [0-9]*, kept [0-9]*, lost [0-9]*' "$WORK/$_n.err")"
 }
 
