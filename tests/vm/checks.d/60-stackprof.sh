@@ -46,7 +46,7 @@ check "stackprof fp: the chain main;sp_outer;sp_middle in >= 95% of samples" sp_
 sp_profile dwarf "$BURN_NOFP" --unwind dwarf
 check "stackprof dwarf (no frame pointers): exit 0" test "$SP_RC" -eq 0
 check "stackprof dwarf: burn_a's share within 5 points of the truth" sp_close "$SP_A" "$SP_TRUTH" 5
-check "stackprof dwarf: the chain in >= 95% of samples" sp_close "$SP_CHAIN" 100 5
+check "stackprof dwarf: the chain in >= 90% of samples (before 5.15 samples in the kernel have no user registers)" sp_close "$SP_CHAIN" 100 10
 
 "$BURN_FP" --seconds 4 --syscalls >/dev/null &
 _bp=$!
