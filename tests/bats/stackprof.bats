@@ -174,6 +174,20 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	! kill -0 "$BG_PIDS" 2>/dev/null
 }
 
+@test "JIT code is named from /tmp/perf-PID.map" {
+	burn "$BURN_FP" 4 --jit
+	sleep 0.3
+	[ -s "/tmp/perf-$BURN_PID.map" ]
+	"$SP" -p "$BURN_PID" -F 499 -d 2 >"$BATS_TEST_TMPDIR/f" 2>"$BATS_TEST_TMPDIR/err"
+	cat "$BATS_TEST_TMPDIR/err"
+	local jit
+	jit=$(self_pct "$BATS_TEST_TMPDIR/f" jit_burn)
+	echo "jit_burn: $jit% of samples"
+	awk -v j="$jit" 'BEGIN { exit !(j >= 80) }'
+	wait "$BURN_PID"
+	[ ! -e "/tmp/perf-$BURN_PID.map" ]
+}
+
 @test "a syscall-heavy load has its kernel stacks below its user stack" {
 	burn "$BURN_FP" 6 --syscalls
 	sleep 0.2

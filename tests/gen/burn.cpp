@@ -7,11 +7,13 @@
 // in each, as one JSON line:
 //   {"pid":123,"burn_a_ns":...,"burn_b_ns":...,"total_ns":...}
 //
-//   bpfkit-burn [--seconds S] [--syscalls|--spread] [--ready-file F]
+//   bpfkit-burn [--seconds S] [--syscalls|--spread|--jit] [--ready-file F]
 // --syscalls reads /dev/zero in 1 MiB chunks instead (time in the kernel);
 // --spread burns in burn_a..burn_e, 35/25/20/12/8, and counts its rounds
-// ("rounds": the work done, for measuring a profiler's cost to the load).
+// ("rounds": the work done, for measuring a profiler's cost to the load);
+// --jit runs code it generated, named in /tmp/perf-PID.map (see sp_jit).
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -126,11 +128,45 @@ __attribute__((noinline)) void sp_syscalls(uint64_t until) {
     asm volatile("" ::: "memory");
 }
 
+// --jit: burns in machine code it writes into an anonymous executable page,
+// named "jit_burn" in /tmp/perf-PID.map as a JIT compiler does (the map is
+// removed at exit).
+__attribute__((noinline)) void sp_jit(uint64_t until) {
+    // mov rcx, 200000; 1: dec rcx; jnz 1b; ret
+    static const unsigned char code[] = {0x48, 0xb9, 0x40, 0x0d, 0x03, 0x00, 0x00, 0x00,
+                                         0x00, 0x00, 0x48, 0xff, 0xc9, 0x75, 0xfb, 0xc3};
+    void *page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+        perror("mmap");
+        exit(1);
+    }
+    memcpy(page, code, sizeof(code));
+    if (mprotect(page, 4096, PROT_READ | PROT_EXEC) != 0) {
+        perror("mprotect");
+        exit(1);
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/tmp/perf-%d.map", getpid());
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fprintf(f, "%llx %zx jit_burn\n",
+            static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(page)), sizeof(code));
+    fclose(f);
+    auto fn = reinterpret_cast<void (*)()>(page);
+    while (mono_ns() < until)
+        fn();
+    unlink(path);
+    asm volatile("" ::: "memory");
+}
+
 }  // extern "C"
 
 int main(int argc, char **argv) {
     double seconds = 5;
-    bool syscalls = false, spread = false;
+    bool syscalls = false, spread = false, jit = false;
     const char *ready = nullptr;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
@@ -143,11 +179,14 @@ int main(int argc, char **argv) {
             syscalls = true;
         } else if (!strcmp(argv[i], "--spread")) {
             spread = true;
+        } else if (!strcmp(argv[i], "--jit")) {
+            jit = true;
         } else if (!strcmp(argv[i], "--ready-file") && i + 1 < argc) {
             ready = argv[++i];
         } else {
-            fprintf(stderr,
-                    "usage: bpfkit-burn [--seconds S] [--syscalls|--spread] [--ready-file F]\n");
+            fprintf(
+                stderr,
+                "usage: bpfkit-burn [--seconds S] [--syscalls|--spread|--jit] [--ready-file F]\n");
             return 2;
         }
     }
@@ -163,6 +202,8 @@ int main(int argc, char **argv) {
         sp_syscalls(until);
     else if (spread)
         sp_spread(until);
+    else if (jit)
+        sp_jit(until);
     else
         sp_outer(until);
     printf("{\"pid\":%d,\"burn_a_ns\":%llu,\"burn_b_ns\":%llu,\"total_ns\":%llu,\"rounds\":%llu}\n",

@@ -65,6 +65,54 @@ const Dwfl_Callbacks kCallbacks = {
 
 }  // namespace
 
+// A module's functions, sorted, at offsets from the module's start: built
+// once per ELF file (by build-id) and shared by every process that maps it.
+// libdwfl's own dwfl_module_addrinfo walks the whole symbol table per lookup.
+struct SymTable {
+    struct Sym {
+        uint64_t start, size;
+        std::string name;
+    };
+    std::vector<Sym> syms;
+
+    static std::shared_ptr<SymTable> build(Dwfl_Module *mod, uint64_t low) {
+        auto t = std::make_shared<SymTable>();
+        int n = dwfl_module_getsymtab(mod);
+        for (int i = 1; i < n; i++) {
+            GElf_Sym sym;
+            GElf_Addr addr = 0;
+            GElf_Word shndx = 0;
+            const char *name =
+                dwfl_module_getsym_info(mod, i, &sym, &addr, &shndx, nullptr, nullptr);
+            if (!name || !*name || shndx == SHN_UNDEF || addr < low) continue;
+            int type = GELF_ST_TYPE(sym.st_info);
+            if (type != STT_FUNC && type != STT_GNU_IFUNC) continue;
+            std::string nm = name;
+            // "__libc_start_main@@GLIBC_2.34": the version is not the name.
+            if (size_t at = nm.find('@'); at != std::string::npos && at > 0) nm.resize(at);
+            t->syms.push_back(Sym{addr - low, sym.st_size, std::move(nm)});
+        }
+        std::stable_sort(t->syms.begin(), t->syms.end(),
+                         [](const Sym &a, const Sym &b) { return a.start < b.start; });
+        return t;
+    }
+
+    const Sym *find(uint64_t off) const {
+        auto it = std::upper_bound(syms.begin(), syms.end(), off,
+                                   [](uint64_t o, const Sym &s) { return o < s.start; });
+        if (it == syms.begin()) return nullptr;
+        // Among symbols at one address, the first with a size.
+        auto first = std::prev(it);
+        while (first != syms.begin() && std::prev(first)->start == first->start)
+            --first;
+        for (auto c = first; c != it; ++c)
+            if (c->size && off < c->start + c->size) return &*c;
+        // A symbol without a size reaches to the next one.
+        if (!first->size && (it == syms.end() || off < it->start)) return &*first;
+        return nullptr;
+    }
+};
+
 bool KernelSymbols::load(const std::string &path) {
     syms_.clear();
     FILE *f = fopen(path.c_str(), "re");
@@ -95,7 +143,8 @@ std::string KernelSymbols::name(uint64_t addr) const {
 // One process's address space as it was when first seen.
 class ProcessSymbols {
   public:
-    explicit ProcessSymbols(uint32_t tgid) : tgid_(tgid) {}
+    ProcessSymbols(uint32_t tgid, std::map<std::string, std::shared_ptr<SymTable>> &tables)
+        : tgid_(tgid), tables_(tables) {}
     ~ProcessSymbols() {
         if (dwfl_) dwfl_end(dwfl_);
     }
@@ -149,6 +198,27 @@ class ProcessSymbols {
     }
 
     double first_seen_ms() const { return first_seen_ms_; }
+
+    // The module's symbol table, by build-id (else by name), shared.
+    const SymTable &table(Dwfl_Module *mod, const char *mname, uint64_t low) {
+        const unsigned char *bits = nullptr;
+        GElf_Addr vaddr = 0;
+        int len = dwfl_module_build_id(mod, &bits, &vaddr);
+        std::string key;
+        if (len > 0) {
+            key = "id:";
+            for (int i = 0; i < len; i++) {
+                char b[3];
+                snprintf(b, sizeof(b), "%02x", bits[i]);
+                key += b;
+            }
+        } else {
+            key = "path:" + std::to_string(tgid_) + ":" + (mname ? mname : "?");
+        }
+        auto &t = tables_[key];
+        if (!t) t = SymTable::build(mod, low);
+        return *t;
+    }
 
     std::string user(uint64_t addr, bool call_site) {
         auto it = cache_.find(addr);
@@ -242,20 +312,11 @@ class ProcessSymbols {
     std::string lookup(uint64_t addr) {
         if (dwfl_) {
             if (Dwfl_Module *mod = dwfl_addrmodule(dwfl_, addr)) {
-                GElf_Off off = 0;
-                GElf_Sym sym;
-                const char *n =
-                    dwfl_module_addrinfo(mod, addr, &off, &sym, nullptr, nullptr, nullptr);
-                if (n && *n) {
-                    // "__libc_start_main@@GLIBC_2.34": the version is not the name.
-                    std::string name = n;
-                    if (size_t at = name.find('@'); at != std::string::npos && at > 0)
-                        name.resize(at);
-                    return demangle(name);
-                }
                 Dwarf_Addr low = 0;
                 const char *mname = dwfl_module_info(mod, nullptr, &low, nullptr, nullptr, nullptr,
                                                      nullptr, nullptr);
+                if (const SymTable::Sym *sym = table(mod, mname, low).find(addr - low))
+                    return demangle(sym->name);
                 return "[" + base_name(mname ? mname : "?") + "+" + hex(addr - low) + "]";
             }
         }
@@ -317,6 +378,7 @@ class ProcessSymbols {
     }
 
     uint32_t tgid_;
+    std::map<std::string, std::shared_ptr<SymTable>> &tables_;
     double first_seen_ms_ = 0;
     Dwfl *dwfl_ = nullptr;
     std::string maps_text_;
@@ -344,7 +406,7 @@ ProcessSymbols *Symbolizer::get(uint32_t tgid) {
 
 bool Symbolizer::capture(uint32_t tgid, double now_ms) {
     if (auto it = procs_.find(tgid); it != procs_.end()) return it->second != nullptr;
-    auto p = std::make_unique<ProcessSymbols>(tgid);
+    auto p = std::make_unique<ProcessSymbols>(tgid, tables_);
     if (!p->capture(stats_, now_ms)) {
         stats_.capture_failed++;
         procs_.emplace(tgid, nullptr);  // gone: not tried again

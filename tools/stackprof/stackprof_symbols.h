@@ -47,6 +47,7 @@ struct UserFrame {
 };
 
 class ProcessSymbols;
+struct SymTable;
 
 struct SymbolStats {
     uint64_t processes = 0;       // captured
@@ -83,6 +84,7 @@ class Symbolizer {
   private:
     ProcessSymbols *get(uint32_t tgid);
     KernelSymbols kernel_;
+    std::map<std::string, std::shared_ptr<SymTable>> tables_;  // shared by processes
     std::map<uint32_t, std::unique_ptr<ProcessSymbols>> procs_;
     SymbolStats stats_;
 };
