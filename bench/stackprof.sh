@@ -41,7 +41,7 @@ run_load() {
 # SIGINT, then SIGTERM.
 stop() {
 	kill -INT "$1" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
 	kill -TERM "$1" 2>/dev/null
 	wait "$1" 2>/dev/null || true
 }
@@ -81,16 +81,17 @@ sysctl -qw kernel.bpf_stats_enabled=1
 printf '# %s; the load: two bpfkit-burn --spread for %s s (both CPUs busy); a busy shared machine\n' "$(uname -r)" "$SECS"
 printf '# CPU%%: of one core during the load (stackprof: BPF run time + its process; perf: its process only)\n'
 printf '# whole s: the process from start to exit (load, symbols, output; perf: + perf report)\n'
-printf '# slower: the load'"'"'s work against a run without a profiler just before (the cost to the\n'
+printf '# slower: the load'"'"'s work against a run without a profiler just before each (the cost to the\n'
 printf '#   profiled processes, where perf'"'"'s in-kernel sampling cost shows; noise is a few %%)\n'
 row HZ PROFILER SAMPLES "CPU%core" "whole s" "BPF ns/smp" "RSS KiB" "slower %"
 for hz in 49 999; do
-	base=$(run_load)
 	for unwind in fp dwarf; do
+		base=$(run_load)
 		read -r cpu whole per rss rounds < <(measure sp "$SP" -F "$hz" --unwind "$unwind" --json)
 		taken=$(jq -s 'map(select(.type=="summary"))[0].taken' "$TMP/out")
 		row "$hz" "stackprof --unwind $unwind" "$taken" "$cpu" "$whole" "$per" "$rss" "$(slow "$rounds" "$base")"
 	done
+	base=$(run_load)
 	read -r cpu whole per rss rounds < <(measure perf perf record -q -a -g -e cpu-clock -F "$hz" -o "$TMP/perf.data")
 	/usr/bin/time -f '%U %S %M' -o "$TMP/report.time" perf report -i "$TMP/perf.data" --stdio >/dev/null 2>&1
 	read -r ru rs rrss < <(tail -1 "$TMP/report.time")
