@@ -448,13 +448,7 @@ int main(int argc, char **argv) {
     double t0 = mono_ms();
     int rc = run_loop(
         lo, [&](int ms) { return sink.poll(ms); },
-        [&](bool) {
-            // Processes seen in the last 2 s may have mapped more since.
-            double t = mono_ms();
-            sym.refresh(t, 2000);
-            capture_ms += mono_ms() - t;
-            return 0;
-        });
+        [&](bool) { return 0; });
     double secs = (mono_ms() - t0) / 1e3;
     // Stop counting, then read: what was taken is then what is in the maps.
     skel->bss->paused = true;
