@@ -72,6 +72,7 @@ struct SymTable {
     struct Sym {
         uint64_t start, size;
         std::string name;
+        int rank;  // among aliases, lower first: global, weak, local; fewer leading '_'
     };
     std::vector<Sym> syms;
 
@@ -90,10 +91,19 @@ struct SymTable {
             std::string nm = name;
             // "__libc_start_main@@GLIBC_2.34": the version is not the name.
             if (size_t at = nm.find('@'); at != std::string::npos && at > 0) nm.resize(at);
-            t->syms.push_back(Sym{addr - low, sym.st_size, std::move(nm)});
+            int bind = GELF_ST_BIND(sym.st_info);
+            int rank = (bind == STB_GLOBAL ? 0
+                        : bind == STB_WEAK ? 1
+                                           : 2) *
+                           1000 +
+                       static_cast<int>(std::min<size_t>(nm.find_first_not_of('_'), 999));
+            t->syms.push_back(Sym{addr - low, sym.st_size, std::move(nm), rank});
         }
-        std::stable_sort(t->syms.begin(), t->syms.end(),
-                         [](const Sym &a, const Sym &b) { return a.start < b.start; });
+        // Aliases (read, __read, __libc_read): the public name first, as
+        // libdwfl's own lookup and perf show them.
+        std::stable_sort(t->syms.begin(), t->syms.end(), [](const Sym &a, const Sym &b) {
+            return a.start != b.start ? a.start < b.start : a.rank < b.rank;
+        });
         return t;
     }
 
