@@ -48,6 +48,30 @@ burn() {
 	BG_PIDS="${BG_PIDS:-} $BURN_PID"
 }
 
+# Profiles one whole burn: the burn waits (--go-file) until stackprof has
+# begun, and stackprof is stopped once the burn has ended, so the burn's own
+# measurement and the samples cover the same run.
+#   profile_whole OUT BURN SECONDS [stackprof args]; truth in $BATS_TEST_TMPDIR/burn.json
+profile_whole() {
+	local out=$1 bin=$2 secs=$3 sp i
+	shift 3
+	rm -f "$BATS_TEST_TMPDIR/go" "$BATS_TEST_TMPDIR/ready"
+	"$bin" --seconds "$secs" --ready-file "$BATS_TEST_TMPDIR/ready" --go-file "$BATS_TEST_TMPDIR/go" \
+		>"$BATS_TEST_TMPDIR/burn.json" &
+	BURN_PID=$!
+	BG_PIDS="${BG_PIDS:-} $BURN_PID"
+	for i in $(seq 200); do [ -s "$BATS_TEST_TMPDIR/ready" ] && break; sleep 0.05; done
+	"$SP" -p "$BURN_PID" "$@" >"$out" 2>"$out.err" &
+	sp=$!
+	BG_PIDS="$BG_PIDS $sp"
+	for i in $(seq 200); do grep -q '^stackprof: mode:' "$out.err" && break; sleep 0.05; done
+	touch "$BATS_TEST_TMPDIR/go"
+	wait "$BURN_PID"
+	kill -INT "$sp"
+	wait "$sp"
+	cat "$out.err"
+}
+
 # The share (percent) of samples of a folded file whose stacks end in FUNC.
 self_pct() { # file func
 	awk -v f="$2" '{ n = $NF; t += n; k = $0; sub(/ [0-9]+$/, "", k); m = split(k, a, ";");
@@ -88,11 +112,8 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 }
 
 @test "frame pointers: the chain main;sp_outer;sp_middle;burn_a and the 70/30 split within 5 points of the burn's own clock" {
-	burn "$BURN_FP" 5
-	sleep 0.2
-	"$SP" -p "$BURN_PID" -F 999 -d 4 >"$BATS_TEST_TMPDIR/f" 2>"$BATS_TEST_TMPDIR/err"
-	wait "$BURN_PID"
-	cat "$BATS_TEST_TMPDIR/err"
+	# The burn's clock is the truth; its 70% is by construction (7:3 iterations).
+	profile_whole "$BATS_TEST_TMPDIR/f" "$BURN_FP" 4 -F 999
 	local a b truth chain
 	a=$(self_pct "$BATS_TEST_TMPDIR/f" burn_a)
 	b=$(self_pct "$BATS_TEST_TMPDIR/f" burn_b)
@@ -108,12 +129,8 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 }
 
 @test "DWARF unwinding finds the chain in the build without frame pointers, where frame pointers do not" {
-	burn "$BURN_NOFP" 5
-	sleep 0.2
-	"$SP" -p "$BURN_PID" -F 999 -d 4 --unwind dwarf >"$BATS_TEST_TMPDIR/d" 2>"$BATS_TEST_TMPDIR/err"
-	wait "$BURN_PID"
-	cat "$BATS_TEST_TMPDIR/err"
-	grep -q '^stackprof: mode: perf_event .*unwind dwarf' "$BATS_TEST_TMPDIR/err"
+	profile_whole "$BATS_TEST_TMPDIR/d" "$BURN_NOFP" 4 -F 999 --unwind dwarf
+	grep -q '^stackprof: mode: perf_event .*unwind dwarf' "$BATS_TEST_TMPDIR/d.err"
 	local a b truth chain_a chain_b
 	a=$(self_pct "$BATS_TEST_TMPDIR/d" burn_a)
 	b=$(self_pct "$BATS_TEST_TMPDIR/d" burn_b)

@@ -7,7 +7,9 @@
 // in each, as one JSON line:
 //   {"pid":123,"burn_a_ns":...,"burn_b_ns":...,"total_ns":...}
 //
-//   bpfkit-burn [--seconds S] [--syscalls|--spread|--jit] [--ready-file F]
+//   bpfkit-burn [--seconds S] [--syscalls|--spread|--jit] [--ready-file F] [--go-file F]
+// --go-file: after writing the ready file (its pid), wait for F to exist
+// before burning, so that a profiler started meanwhile sees the whole run.
 // --syscalls reads /dev/zero in 1 MiB chunks instead (time in the kernel);
 // --spread burns in burn_a..burn_e, 35/25/20/12/8, and counts its rounds
 // ("rounds": the work done, for measuring a profiler's cost to the load);
@@ -168,6 +170,7 @@ int main(int argc, char **argv) {
     double seconds = 5;
     bool syscalls = false, spread = false, jit = false;
     const char *ready = nullptr;
+    const char *go = nullptr;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
             seconds = atof(argv[++i]);
@@ -183,10 +186,12 @@ int main(int argc, char **argv) {
             jit = true;
         } else if (!strcmp(argv[i], "--ready-file") && i + 1 < argc) {
             ready = argv[++i];
+        } else if (!strcmp(argv[i], "--go-file") && i + 1 < argc) {
+            go = argv[++i];
         } else {
-            fprintf(
-                stderr,
-                "usage: bpfkit-burn [--seconds S] [--syscalls|--spread|--jit] [--ready-file F]\n");
+            fprintf(stderr,
+                    "usage: bpfkit-burn [--seconds S] [--syscalls|--spread|--jit] [--ready-file F] "
+                    "[--go-file F]\n");
             return 2;
         }
     }
@@ -195,6 +200,18 @@ int main(int argc, char **argv) {
         if (!f) return 1;
         fprintf(f, "%d\n", getpid());
         fclose(f);
+    }
+    // A profiler started after the ready file: the burn (and its own
+    // measurement) begins once it says so, and ends before it stops.
+    if (go) {
+        uint64_t give_up = mono_ns() + 60000000000ull;
+        while (access(go, F_OK) != 0) {
+            if (mono_ns() > give_up) {
+                fprintf(stderr, "bpfkit-burn: %s did not appear within 60 s\n", go);
+                return 1;
+            }
+            usleep(1000);
+        }
     }
     uint64_t start = thread_ns();
     uint64_t until = mono_ns() + static_cast<uint64_t>(seconds * 1e9);

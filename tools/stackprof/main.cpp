@@ -447,8 +447,7 @@ int main(int argc, char **argv) {
     lo.duration_s = o.common.duration_s;
     double t0 = mono_ms();
     int rc = run_loop(
-        lo, [&](int ms) { return sink.poll(ms); },
-        [&](bool) { return 0; });
+        lo, [&](int ms) { return sink.poll(ms); }, [&](bool) { return 0; });
     double secs = (mono_ms() - t0) / 1e3;
     // Stop counting, then read: what was taken is then what is in the maps.
     skel->bss->paused = true;

@@ -20,12 +20,20 @@ sp_close() { awk -v a="$1" -v b="$2" -v d="$3" 'BEGIN { x = a - b; if (x < 0) x 
 sp_profile() {
 	_n=$1 _b=$2
 	shift 2
-	"$_b" --seconds 6 >"$WORK/$_n.truth" &
+	# The burn waits until stackprof samples, and stackprof stops after the
+	# burn: the burn's own measurement and the samples cover the same run.
+	rm -f "$WORK/$_n.go" "$WORK/$_n.ready"
+	"$_b" --seconds 4 --ready-file "$WORK/$_n.ready" --go-file "$WORK/$_n.go" >"$WORK/$_n.truth" &
 	_bp=$!
-	sleep 0.5
-	"$SP" -p "$_bp" -F 499 -d 4 "$@" >"$WORK/$_n.folded" 2>"$WORK/$_n.err"
-	SP_RC=$?
+	wait_for 20 test -s "$WORK/$_n.ready"
+	"$SP" -p "$_bp" -F 499 "$@" >"$WORK/$_n.folded" 2>"$WORK/$_n.err" &
+	_sp=$!
+	wait_for 30 grep -q '^stackprof: mode:' "$WORK/$_n.err"
+	: >"$WORK/$_n.go"
 	wait "$_bp"
+	kill -INT "$_sp"
+	wait "$_sp"
+	SP_RC=$?
 	SP_A=$(awk -v a="$(sp_self "$WORK/$_n.folded" burn_a)" -v b="$(sp_self "$WORK/$_n.folded" burn_b)" \
 		'BEGIN { printf "%.1f", a + b ? 100 * a / (a + b) : 0 }')
 	SP_TRUTH=$(jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$WORK/$_n.truth")
