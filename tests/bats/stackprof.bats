@@ -64,7 +64,7 @@ profile_whole() {
 	"$SP" -p "$BURN_PID" "$@" >"$out" 2>"$out.err" &
 	sp=$!
 	BG_PIDS="$BG_PIDS $sp"
-	for i in $(seq 200); do grep -q '^stackprof: mode:' "$out.err" && break; sleep 0.05; done
+	for i in $(seq 200); do grep -qs '^stackprof: mode:' "$out.err" && break; sleep 0.05; done
 	touch "$BATS_TEST_TMPDIR/go"
 	wait "$BURN_PID"
 	kill -INT "$sp"

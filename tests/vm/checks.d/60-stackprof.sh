@@ -28,7 +28,7 @@ sp_profile() {
 	wait_for 20 test -s "$WORK/$_n.ready"
 	"$SP" -p "$_bp" -F 499 "$@" >"$WORK/$_n.folded" 2>"$WORK/$_n.err" &
 	_sp=$!
-	wait_for 30 grep -q '^stackprof: mode:' "$WORK/$_n.err"
+	wait_for 30 grep -qs '^stackprof: mode:' "$WORK/$_n.err"
 	: >"$WORK/$_n.go"
 	wait "$_bp"
 	kill -INT "$_sp"
