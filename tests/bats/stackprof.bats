@@ -91,7 +91,7 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 
 @test "stackprof runs in the mode bpfcheck predicts, names it, and counts every sample taken" {
 	[ "$MODE" = perf_event ]
-	burn "$BURN_FP" 3
+	burn "$BURN_FP" 10 # ended by teardown
 	run --separate-stderr "$SP" -p "$BURN_PID" -F 199 -d 2
 	echo "$stderr"
 	[ "$status" -eq 0 ]
@@ -142,7 +142,7 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	close "$(awk -v a="$a" -v b="$b" 'BEGIN { print 100 * a / (a + b) }')" "$truth" 5
 	close "$(awk -v a="$chain_a" -v b="$chain_b" 'BEGIN { print a + b }')" 100 5
 	# The same build with frame-pointer unwinding loses the chain.
-	burn "$BURN_NOFP" 3
+	burn "$BURN_NOFP" 10 # ended by teardown
 	sleep 0.2
 	"$SP" -p "$BURN_PID" -F 499 -d 2 >"$BATS_TEST_TMPDIR/f" 2>/dev/null
 	local fp
@@ -206,7 +206,8 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 }
 
 @test "a syscall-heavy load has its kernel stacks below its user stack" {
-	burn "$BURN_FP" 6 --syscalls
+	# Long enough for the three runs below on a loaded machine; teardown ends it.
+	burn "$BURN_FP" 30 --syscalls
 	sleep 0.2
 	"$SP" -p "$BURN_PID" -F 499 -d 3 >"$BATS_TEST_TMPDIR/f" 2>"$BATS_TEST_TMPDIR/err"
 	cat "$BATS_TEST_TMPDIR/err"
@@ -220,15 +221,15 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	awk '/;main;read;.*ksys_read_\[k\];vfs_read_\[k\]/ { s += $NF } { t += $NF }
 		END { printf "in ksys_read/vfs_read: %.1f%%\n", 100 * s / t; exit !(s > t / 2) }' "$BATS_TEST_TMPDIR/f"
 	# --user-only leaves them out, --kernel-only keeps only them.
-	"$SP" -p "$BURN_PID" -F 199 -d 0.5 --user-only >"$BATS_TEST_TMPDIR/u" 2>/dev/null
+	"$SP" -p "$BURN_PID" -F 199 -d 1 --user-only >"$BATS_TEST_TMPDIR/u" 2>/dev/null
 	! grep -q '_\[k\]' "$BATS_TEST_TMPDIR/u"
-	"$SP" -p "$BURN_PID" -F 199 -d 0.5 --kernel-only >"$BATS_TEST_TMPDIR/k" 2>/dev/null
+	"$SP" -p "$BURN_PID" -F 199 -d 1 --kernel-only >"$BATS_TEST_TMPDIR/k" 2>/dev/null
 	! grep -q ';main;' "$BATS_TEST_TMPDIR/k"
 	grep -q '_\[k\]' "$BATS_TEST_TMPDIR/k"
 }
 
 @test "--json: every record carries the schema and the mode; the summary's kept is the stacks' sum" {
-	burn "$BURN_FP" 3
+	burn "$BURN_FP" 10 # ended by teardown
 	run --separate-stderr "$SP" -p "$BURN_PID" -F 199 -d 1.5 --json
 	[ "$status" -eq 0 ]
 	echo "$output" >"$BATS_TEST_TMPDIR/j"
@@ -238,7 +239,7 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 }
 
 @test "--svg writes one self-contained flame graph with search and zoom; --top lists self and total" {
-	burn "$BURN_FP" 3
+	burn "$BURN_FP" 10 # ended by teardown
 	"$SP" -p "$BURN_PID" -F 199 -d 1.5 --svg "$BATS_TEST_TMPDIR/g.svg" --top 10 >"$BATS_TEST_TMPDIR/top" 2>/dev/null
 	python3 -c 'import sys, xml.dom.minidom; xml.dom.minidom.parse(sys.argv[1])' "$BATS_TEST_TMPDIR/g.svg"
 	grep -q '<script' "$BATS_TEST_TMPDIR/g.svg"
@@ -259,10 +260,10 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	[ -n "$root" ] || skip "no cgroup2 mount"
 	cg=$root/bsp-cg-$$
 	mkdir "$cg"
-	burn "$BURN_FP" 6
+	burn "$BURN_FP" 15
 	inside=$BURN_PID
 	echo "$inside" >"$cg/cgroup.procs"
-	burn "$BURN_FP" 6
+	burn "$BURN_FP" 15
 	outside=$BURN_PID
 	"$SP" --cgroup "$cg" -F 199 -d 1.5 --json >"$BATS_TEST_TMPDIR/cg" 2>/dev/null
 	"$SP" --tid "$outside" -F 199 -d 1.5 --json >"$BATS_TEST_TMPDIR/tid" 2>/dev/null
