@@ -363,7 +363,10 @@ class ProcessSymbols {
     static bool memory_read(Dwfl *, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
         auto *self = static_cast<ProcessSymbols *>(arg);
         const StackCopy *c = self->cur_;
-        if (!c || addr < c->sp || addr + sizeof(Dwarf_Word) > c->sp + c->len) return false;
+        // In the copy, without overflow: CFI may ask for any address.
+        if (!c || addr < c->sp || addr - c->sp > c->len ||
+            c->len - (addr - c->sp) < sizeof(Dwarf_Word))
+            return false;
         memcpy(result, c->data + (addr - c->sp), sizeof(Dwarf_Word));
         return true;
     }
