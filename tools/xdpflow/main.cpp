@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -33,6 +35,23 @@ using namespace bpfkit;
 using namespace bpfkit::xdpflow;
 
 namespace {
+
+// The VLAN devices stacked on an interface (its upper devices that 8021q
+// lists in /proc/net/vlan), comma-separated.
+std::string vlan_uppers(const std::string &ifname) {
+    std::string out;
+    DIR *d = opendir(("/sys/class/net/" + ifname).c_str());
+    if (d == nullptr) return out;
+    while (dirent *e = readdir(d)) {
+        std::string n = e->d_name;
+        if (n.rfind("upper_", 0) != 0) continue;
+        std::string upper = n.substr(6);
+        if (access(("/proc/net/vlan/" + upper).c_str(), F_OK) == 0)
+            out += (out.empty() ? "" : ",") + upper;
+    }
+    closedir(d);
+    return out;
+}
 
 struct Options {
     CommonOptions common;
@@ -384,6 +403,18 @@ int main(int argc, char **argv) {
                 refused.c_str());
         for (size_t i = 1; i < why.size(); i++)
             log::info("%s", why[i].c_str());
+        // XDP sees a VLAN tag only inside the frame: one the driver strips
+        // or carries beside it (a VLAN device on a veth) is lost to it.
+        for (const auto &a : trier.attached()) {
+            if (a.ingress.rfind("xdp", 0) != 0) continue;
+            std::string vlans = vlan_uppers(a.iface.name);
+            if (!vlans.empty())
+                log::warn(
+                    "%s has VLAN devices (%s): XDP on ingress sees no tag the driver keeps "
+                    "outside the frame, and counts such frames as VLAN 0 and 4 bytes "
+                    "shorter; --ingress tc counts them under their VLAN",
+                    a.iface.name.c_str(), vlans.c_str());
+        }
         fflush(stderr);
     }
 
