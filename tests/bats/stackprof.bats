@@ -330,3 +330,54 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	[ "$status" -eq 0 ]
 	[[ "$output" == "stackprof (bpfkit) "* ]]
 }
+
+# A copy of the FP burn with no symbols at all (strip --strip-all), its
+# symbols in a separate debug file: $BATS_TEST_TMPDIR/dbg/bsp-stripped and
+# $BATS_TEST_TMPDIR/dbg/bsp-stripped.debug. Prints the build-id.
+stripped_burn() {
+	local d=$BATS_TEST_TMPDIR/dbg
+	mkdir -p "$d"
+	cp "$BURN_FP" "$d/bsp-stripped"
+	objcopy --only-keep-debug "$d/bsp-stripped" "$d/bsp-stripped.debug"
+	strip --strip-all "$d/bsp-stripped"
+	[ -z "$(nm "$d/bsp-stripped" 2>/dev/null)" ] # nothing left to name it by
+	readelf -n "$d/bsp-stripped" | awk '/Build ID/ {print $3}'
+}
+
+# The chain and both hot functions are named, from the debug file alone.
+named_from_debug_file() { # folded-file
+	sort -k2 -n -r -t" " "$1" | head -n 3 # shown on failure
+	echo "burn_a $(self_pct "$1" burn_a)%, chain $(chain_pct "$1" "main;sp_outer;sp_middle;burn_a")%"
+	[ "$(chain_pct "$1" "main;sp_outer;sp_middle;burn_a")" != 0.00 ]
+	awk -v t="$(sum_counts "$1")" '{ k = $0; sub(/ [0-9]+$/, "", k); n = split(k, a, ";");
+		if (a[n] == "burn_a" || a[n] == "burn_b") s += $NF } END { exit !(s >= 0.8 * t) }' "$1"
+}
+
+@test "a stripped binary is named from the debug file its .gnu_debuglink names" {
+	stripped_burn >/dev/null
+	objcopy --add-gnu-debuglink="$BATS_TEST_TMPDIR/dbg/bsp-stripped.debug" "$BATS_TEST_TMPDIR/dbg/bsp-stripped"
+	profile_whole "$BATS_TEST_TMPDIR/f" "$BATS_TEST_TMPDIR/dbg/bsp-stripped" 2 -F 199
+	named_from_debug_file "$BATS_TEST_TMPDIR/f"
+}
+
+@test "a stripped binary is named from debuginfod (DEBUGINFOD_URLS) by its build-id" {
+	local id port srv
+	id=$(stripped_burn)
+	[ -n "$id" ]
+	# A debuginfod of our own: /buildid/ID/debuginfo over HTTP on loopback.
+	mkdir -p "$BATS_TEST_TMPDIR/srv/buildid/$id"
+	mv "$BATS_TEST_TMPDIR/dbg/bsp-stripped.debug" "$BATS_TEST_TMPDIR/srv/buildid/$id/debuginfo"
+	python3 -c 'import functools, http.server, sys
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+s = http.server.HTTPServer(("127.0.0.1", 0), h)
+open(sys.argv[2], "w").write(str(s.server_address[1]))
+s.serve_forever()' "$BATS_TEST_TMPDIR/srv" "$BATS_TEST_TMPDIR/port" 2>"$BATS_TEST_TMPDIR/http.log" &
+	srv=$!
+	BG_PIDS="${BG_PIDS:-} $srv"
+	for _ in $(seq 100); do [ -s "$BATS_TEST_TMPDIR/port" ] && break; sleep 0.05; done
+	port=$(cat "$BATS_TEST_TMPDIR/port")
+	DEBUGINFOD_URLS="http://127.0.0.1:$port" DEBUGINFOD_CACHE_PATH="$BATS_TEST_TMPDIR/cache" \
+		profile_whole "$BATS_TEST_TMPDIR/f" "$BATS_TEST_TMPDIR/dbg/bsp-stripped" 2 -F 199
+	grep -q "GET /buildid/$id/debuginfo HTTP/1.1\" 200" "$BATS_TEST_TMPDIR/http.log"
+	named_from_debug_file "$BATS_TEST_TMPDIR/f"
+}

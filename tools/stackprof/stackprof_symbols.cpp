@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unordered_map>
@@ -260,6 +261,19 @@ class ProcessSymbols {
     }
 
   private:
+    // Whether the process sees the files we see (checked once, while it runs).
+    bool same_mount_ns() {
+        if (same_ns_ < 0) {
+            // "mnt:[INODE]" names the namespace
+            std::error_code e1, e2;
+            const auto ours = std::filesystem::read_symlink("/proc/self/ns/mnt", e1);
+            const auto theirs =
+                std::filesystem::read_symlink("/proc/" + std::to_string(tgid_) + "/ns/mnt", e2);
+            same_ns_ = !e1 && !e2 && ours == theirs;
+        }
+        return same_ns_ == 1;
+    }
+
     bool any_exec(const std::string &path) const {
         for (const auto &m : maps_)
             if (m.exec && m.path == path) return true;
@@ -310,8 +324,12 @@ class ProcessSymbols {
             close(fd);
             return false;
         }
-        // fd is consumed by libdwfl on success.
-        Dwfl_Module *mod = dwfl_report_elf(dwfl_, path.c_str(), file.c_str(), fd, bias, true);
+        // fd is consumed by libdwfl on success. The file's name is where
+        // libdwfl looks for its .gnu_debuglink file, later, maybe after the
+        // process is gone with its /proc directory: a process in our mount
+        // namespace sees the file at its own path.
+        const std::string &named = same_mount_ns() && file != path ? path : file;
+        Dwfl_Module *mod = dwfl_report_elf(dwfl_, path.c_str(), named.c_str(), fd, bias, true);
         if (!mod) {
             close(fd);
             return false;
@@ -391,6 +409,7 @@ class ProcessSymbols {
     }
 
     uint32_t tgid_;
+    int same_ns_ = -1;  // same mount namespace as ours: -1 not known yet, 0, 1
     std::map<std::string, std::shared_ptr<SymTable>> &tables_;
     double first_seen_ms_ = 0;
     Dwfl *dwfl_ = nullptr;
