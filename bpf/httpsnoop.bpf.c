@@ -131,7 +131,9 @@ struct {
 struct conn {
 	__u8 state; /* enum httpsnoop_conn_state */
 	__u8 tries;
-	__u8 pad[6];
+	__u8 plen;	/* first bytes collected from calls shorter than four */
+	__u8 prefix[3];
+	__u8 pad[2];
 };
 
 /* sk (sk|1 for the TLS plaintext on it) -> classification. Entries go when
@@ -212,39 +214,101 @@ static __always_inline bool looks_http(const char *b)
 	}
 }
 
+/* Whether n (1-3) bytes could begin what looks_http() accepts. */
+static __always_inline bool could_be_http(const char *b, __u32 n)
+{
+	static const char pats[11][4] = {"GET ", "POST", "PUT ", "PATC", "PRI ", "HEAD",
+					 "HTTP", "DELE", "OPTI", "CONN", "TRAC"};
+
+	for (int i = 0; i < 11; i++) {
+		bool ok = true;
+
+		for (__u32 j = 0; j < 3; j++)
+			if (j < n && pats[i][j] != b[j])
+				ok = false;
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline void set_conn(__u64 key, struct conn *n)
+{
+	if (bpf_map_update_elem(&conns, &key, n, BPF_ANY))
+		stat_add(HTTPSNOOP_STAT_CONNS_FULL, 1);
+}
+
 /* Decides whether a call's bytes are copied: the connection is HTTP, or
- * these first bytes make it so. */
-static __always_inline bool want(__u64 key, __u64 first)
+ * these first bytes (avail of them at first) make it so. A request that
+ * comes a byte or two at a time (a slow client) is collected in the
+ * connection's prefix until four bytes tell, its pieces copied meanwhile. */
+static __always_inline bool want(__u64 key, __u64 first, __u64 avail)
 {
 	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct conn n = {};
 	char b[4] = {};
+	__u32 have = 0, take;
 
 	if (c) {
 		if (c->state == HTTPSNOOP_CONN_HTTP)
 			return true;
 		if (c->state == HTTPSNOOP_CONN_OTHER)
 			return false;
+		n = *c;
+		have = n.plen & 3;
+		for (__u32 i = 0; i < 3; i++)
+			if (i < have)
+				b[i] = n.prefix[i];
 	}
-	if (!first || bpf_probe_read_user(b, sizeof(b), (void *)first))
+	if (!first || !avail)
 		return false;
-	if (looks_http(b)) {
-		struct conn n = {.state = HTTPSNOOP_CONN_HTTP};
-
-		if (bpf_map_update_elem(&conns, &key, &n, BPF_ANY))
-			stat_add(HTTPSNOOP_STAT_CONNS_FULL, 1);
-		return true;
-	}
-	if (c) {
-		if (++c->tries >= HTTPSNOOP_CLASSIFY_TRIES) {
-			c->state = HTTPSNOOP_CONN_OTHER;
-			stat_add(HTTPSNOOP_STAT_NOT_HTTP, 1);
-		}
+	take = 4 - have;
+	if (take > avail)
+		take = avail;
+	if (have == 0 && take == 4) {
+		if (bpf_probe_read_user(b, 4, (void *)first))
+			return false;
 	} else {
-		struct conn n = {.state = HTTPSNOOP_CONN_UNKNOWN, .tries = 1};
+		/* Byte by byte into a word (an index into b would be pointer
+		 * arithmetic the verifier refuses). */
+		__u32 w = (__u8)b[0] | ((__u8)b[1] << 8) | ((__u8)b[2] << 16);
 
-		if (bpf_map_update_elem(&conns, &key, &n, BPF_NOEXIST) == -BPFKIT_E2BIG)
-			stat_add(HTTPSNOOP_STAT_CONNS_FULL, 1);
+		for (__u32 i = 0; i < 4; i++) {
+			__u8 ch;
+
+			if (i >= take)
+				break;
+			if (bpf_probe_read_user(&ch, 1, (void *)(first + i)))
+				return false;
+			w |= (__u32)ch << (((have + i) & 3) * 8);
+		}
+		b[0] = w & 0xff;
+		b[1] = (w >> 8) & 0xff;
+		b[2] = (w >> 16) & 0xff;
+		b[3] = (w >> 24) & 0xff;
 	}
+	have += take;
+	if (have >= 4) {
+		n.plen = 0;
+		if (looks_http(b)) {
+			n.state = HTTPSNOOP_CONN_HTTP;
+			set_conn(key, &n);
+			return true;
+		}
+	} else if (could_be_http(b, have)) {
+		n.plen = have;
+		for (__u32 i = 0; i < 3; i++)
+			n.prefix[i] = b[i];
+		set_conn(key, &n);
+		return true;
+	} else {
+		n.plen = 0;
+	}
+	if (++n.tries >= HTTPSNOOP_CLASSIFY_TRIES) {
+		n.state = HTTPSNOOP_CONN_OTHER;
+		stat_add(HTTPSNOOP_STAT_NOT_HTTP, 1);
+	}
+	set_conn(key, &n);
 	return false;
 }
 
@@ -365,16 +429,20 @@ static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64
 	send(ctx, s, cap);
 }
 
-/* The first byte of a call's buffer, for classification. */
-static __always_inline __u64 first_byte(struct call *c)
+/* The start of a call's data and how many bytes of it are there, for
+ * classification. */
+static __always_inline __u64 first_bytes(struct call *c, __u64 ret, __u64 *avail)
 {
 	struct iovec v = {};
 
+	*avail = ret;
 	if (c->kind == BUF_PLAIN)
 		return c->buf;
 	if (!c->niov || bpf_probe_read_user(&v, sizeof(v), (void *)c->buf))
 		return 0;
-	return v.iov_len >= 4 ? (__u64)v.iov_base : 0;
+	if (v.iov_len < *avail)
+		*avail = v.iov_len;
+	return (__u64)v.iov_base;
 }
 
 /* ---- syscall entry and exit, shared by both rungs ---- */
@@ -453,7 +521,7 @@ static __always_inline void on_exit(void *ctx, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
 	struct tls_call *t;
-	__u64 sk;
+	__u64 sk, first, avail;
 
 	if (!c)
 		return;
@@ -471,7 +539,8 @@ static __always_inline void on_exit(void *ctx, long ret)
 	}
 	if (c->dir == HTTPSNOOP_READ)
 		c->ts = bpf_ktime_get_ns();
-	if (want(sk, first_byte(c)))
+	first = first_bytes(c, (__u64)ret, &avail);
+	if (want(sk, first, avail))
 		emit_data(ctx, c, sk, (__u64)ret, 0);
 out:
 	bpf_map_delete_elem(&calls, &id);
@@ -652,7 +721,7 @@ static __always_inline void tls_exit(void *ctx, long ret, int ex)
 		flags |= HTTPSNOOP_F_NOFD;
 	}
 	key = sk | 1;
-	if (want(key, t->buf)) {
+	if (want(key, t->buf, n)) {
 		emit_data(ctx, &c, sk, n, flags);
 	}
 out:

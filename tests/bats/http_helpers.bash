@@ -24,6 +24,7 @@ start_nginx() {
 	cat >"$d/nginx.conf" <<CONF
 load_module $echo_mod;
 worker_processes 1;
+user root root;
 pid $d/nginx.pid;
 error_log $d/error.log;
 daemon off;
@@ -92,13 +93,19 @@ start_rig_server() {
 	RIG_PID=$!
 	export RIG_PID
 	for _ in $(seq 200); do
-		grep -q ready "$BATS_FILE_TMPDIR/rig.out" 2>/dev/null && return 0
+		if grep -q ready "$BATS_FILE_TMPDIR/rig.out" 2>/dev/null; then
+			# the server's own pid (python3 may be a wrapper script)
+			RIG_SERVER=$(awk '/^ready/ {print $2}' "$BATS_FILE_TMPDIR/rig.out")
+			export RIG_SERVER
+			return 0
+		fi
 		sleep 0.05
 	done
 	return 1
 }
 
 stop_rig_server() {
+	[ -n "${RIG_SERVER:-}" ] && kill -KILL "$RIG_SERVER" 2>/dev/null
 	[ -n "${RIG_PID:-}" ] && kill -KILL "$RIG_PID" 2>/dev/null
 	wait "${RIG_PID:-}" 2>/dev/null
 	true
@@ -126,6 +133,14 @@ hs_stop() {
 	local rc=0
 	sleep 0.3
 	kill -INT "$HS_PID"
+	for _ in $(seq 100); do
+		kill -0 "$HS_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$HS_PID" 2>/dev/null; then
+		echo "httpsnoop did not stop within 10 s of SIGINT" >&2
+		kill -KILL "$HS_PID"
+	fi
 	wait "$HS_PID" || rc=$?
 	HS_PID=
 	[ "$rc" -eq 0 ] || {
@@ -138,4 +153,15 @@ hs_stop() {
 # Records of one process: hs_of PID [jq filter]
 hs_of() {
 	jq -c --argjson p "$1" "select(.event != \"stats\" and .pid == \$p)${2:+ | $2}" "$HS_OUT"
+}
+
+# At least one record of PID matches the jq condition: hs_has PID COND
+hs_has() {
+	local n
+	n=$(hs_of "$1" "select($2)" | wc -l)
+	[ "$n" -ge 1 ] || {
+		echo "no record of pid $1 with $2:" >&2
+		hs_of "$1" >&2
+		return 1
+	}
 }

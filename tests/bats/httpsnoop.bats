@@ -75,15 +75,13 @@ curl_pid() {
 	P_500=$(curl_pid "$u/err")
 	P_CH=$(curl_pid "$u/chunked")
 	P_HEAD=$(curl_pid -I "$u/file.txt")
-	P_304=$(curl_pid -H "If-Modified-Since: $(date -u -R -d '+1 day')" "$u/file.txt")
+	P_304=$(curl_pid -H "If-Modified-Since: $(date -u -r "$BATS_FILE_TMPDIR/nginx/html/file.txt" '+%a, %d %b %Y %H:%M:%S GMT')" "$u/file.txt")
 	hs_stop
 	check() {
 		local pid=$1 method=$2 path=$3 status=$4 n
 		n=$(hs_of "$pid" 'select(.event=="exchange")' | wc -l)
 		[ "$n" -eq 1 ] || { echo "pid $pid: $n exchanges" >&2; cat "$HS_OUT" >&2; return 1; }
-		hs_of "$pid" | jq -e --arg m "$method" --arg p "$path" --argjson s "$status" \
-			'select(.method==$m and .path==$p and .status==$s and .role=="client" and .comm=="curl" and .tls==false and .latency_us >= 0)' >/dev/null ||
-			{ hs_of "$pid" >&2; return 1; }
+		hs_has "$pid" ".method==\"$method\" and .path==\"$path\" and .status==$status and .role==\"client\" and .comm==\"curl\" and .tls==false and .latency_us >= 0"
 	}
 	check "$P_GET" GET / 200
 	check "$P_POST" POST /post 200
@@ -93,7 +91,7 @@ curl_pid() {
 	check "$P_HEAD" HEAD /file.txt 200
 	check "$P_304" GET /file.txt 304
 	# The POST carried its 14-byte body; the chunked response its two chunks.
-	hs_of "$P_POST" | jq -e 'select(.request_bytes > 14)' >/dev/null
+	hs_has "$P_POST" '.request_bytes > 14' >/dev/null
 	# nginx's side: exactly what its access log says, in the same order.
 	awk '{ split($6, m, "\""); print m[2], $7, $9 }' "$BATS_FILE_TMPDIR/nginx/access.log" |
 		tail -7 >"$BATS_TEST_TMPDIR/truth"
@@ -108,9 +106,9 @@ curl_pid() {
 	P=$(curl_pid "http://127.0.0.1:$RIG_PORT/slow")
 	P_FAST=$(curl_pid "http://127.0.0.1:$RIG_PORT/fast")
 	hs_stop
-	hs_of "$P" | jq -e 'select(.path=="/slow" and .status==200 and .latency_us >= 100000 and .latency_us < 1000000)'
-	hs_of "$RIG_PID" | jq -e 'select(.path=="/slow" and .role=="server" and .latency_us >= 100000 and .latency_us < 1000000)'
-	hs_of "$P_FAST" | jq -e 'select(.path=="/fast" and .latency_us < 100000)'
+	hs_has "$P" '.path=="/slow" and .status==200 and .latency_us >= 100000 and .latency_us < 1000000'
+	hs_has "$RIG_SERVER" '.path=="/slow" and .role=="server" and .latency_us >= 100000 and .latency_us < 1000000'
+	hs_has "$P_FAST" '.path=="/fast" and .latency_us < 100000'
 	# --min-latency keeps only the slow one
 	hs_start --json --port "$RIG_PORT" --min-latency 50
 	P=$(curl_pid "http://127.0.0.1:$RIG_PORT/slow")
@@ -131,15 +129,27 @@ curl_pid() {
 }
 
 @test "pipelining: 5 requests in one write are paired with their responses in order" {
-	hs_start --json --port "$HTTP_PORT"
+	# Five responses of 149 bytes may come in one read: 2048 bytes of it
+	# are captured (the default 512 is checked below).
+	hs_start --json --port "$HTTP_PORT" --max-capture 2048
 	python3 "$RIG" pipeline "$HTTP_PORT" 5 >"$BATS_TEST_TMPDIR/rig"
 	hs_stop
 	grep -q "responses 5" "$BATS_TEST_TMPDIR/rig"
 	P=$(awk '/^pid/ {print $2}' "$BATS_TEST_TMPDIR/rig")
 	hs_of "$P" '"\(.method) \(.path) \(.status)"' | tr -d '"' >"$BATS_TEST_TMPDIR/seen"
-	printf 'GET /pipe/%d 200\n' 0 1 2 3 4 | diff - "$BATS_TEST_TMPDIR/seen"
+	printf "GET /pipe/%d 200\n" 0 1 2 3 4 | diff - "$BATS_TEST_TMPDIR/seen" || { cat "$HS_OUT" >&2; false; }
 	hs_of "$NGINX_WORKER" 'select(.path|startswith("/pipe/")) | .path' | tr -d '"' >"$BATS_TEST_TMPDIR/srv"
 	printf '/pipe/%d\n' 0 1 2 3 4 | diff - "$BATS_TEST_TMPDIR/srv"
+	# With the default capture, what a read holds past 512 bytes is not
+	# parsed: every request still shows once, and what could not be paired
+	# is counted, never silent.
+	hs_start --json --port "$HTTP_PORT"
+	python3 "$RIG" pipeline "$HTTP_PORT" 5 >"$BATS_TEST_TMPDIR/rig"
+	hs_stop
+	P=$(awk '/^pid/ {print $2}' "$BATS_TEST_TMPDIR/rig")
+	[ "$(hs_of "$P" '.path' | sort -u | wc -l)" -eq 5 ]
+	[ "$(hs_of "$P" 'select(.event=="exchange" and .status==200)' | wc -l)" -eq 5 ] ||
+		jq -e 'select(.event=="stats") | .framing_lost >= 1 and .unanswered >= 1' "$HS_OUT"
 }
 
 @test "a reused fd is a new connection: two requests on the same fd number, each once" {
@@ -160,13 +170,13 @@ curl_pid() {
 	P_POST=$(curl_pid -k --http1.1 -d 'a=b' "https://127.0.0.1:$HTTPS_PORT/post")
 	P_404=$(curl_pid -k --http1.1 "https://127.0.0.1:$HTTPS_PORT/missing")
 	hs_stop
-	hs_of "$P_GET" | jq -e 'select(.tls==true and .method=="GET" and .path=="/" and .status==200 and .role=="client")'
-	hs_of "$P_POST" | jq -e 'select(.tls==true and .method=="POST" and .path=="/post" and .status==200)'
-	hs_of "$P_404" | jq -e 'select(.tls==true and .method=="GET" and .path=="/missing" and .status==404)'
+	hs_has "$P_GET" '.tls==true and .method=="GET" and .path=="/" and .status==200 and .role=="client"'
+	hs_has "$P_POST" '.tls==true and .method=="POST" and .path=="/post" and .status==200'
+	hs_has "$P_404" '.tls==true and .method=="GET" and .path=="/missing" and .status==404'
 	for p in "$P_GET" "$P_POST" "$P_404"; do
 		[ "$(hs_of "$p" | wc -l)" -eq 1 ]
 		# the TLS bytes are tied to the socket: its addresses are known
-		hs_of "$p" | jq -e --arg r "127.0.0.1:$HTTPS_PORT" 'select(.remote==$r and .fd >= 0)'
+		hs_has "$p" ".remote==\"127.0.0.1:$HTTPS_PORT\" and .fd >= 0"
 	done
 	# nginx's side, through its own libssl
 	[ "$(hs_of "$NGINX_WORKER" 'select(.tls==true and .role=="server")' | wc -l)" -eq 3 ]
@@ -181,10 +191,10 @@ curl_pid() {
 	P=$(curl_pid --http2-prior-knowledge "http://127.0.0.1:$H2C_PORT/chunked")
 	P2=$(curl_pid --http2-prior-knowledge "http://127.0.0.1:$H2C_PORT/missing")
 	hs_stop
-	hs_of "$P" | jq -e 'select(.proto=="h2" and .method=="GET" and .path=="/chunked" and .status==200 and .role=="client")'
-	hs_of "$P2" | jq -e 'select(.proto=="h2" and .method=="GET" and .path=="/missing" and .status==404)'
+	hs_has "$P" '.proto=="h2" and .method=="GET" and .path=="/chunked" and .status==200 and .role=="client"'
+	hs_has "$P2" '.proto=="h2" and .method=="GET" and .path=="/missing" and .status==404'
 	[ "$(hs_of "$P" | wc -l)" -eq 1 ]
-	hs_of "$NGINX_WORKER" | jq -e 'select(.proto=="h2" and .path=="/chunked" and .role=="server")'
+	hs_has "$NGINX_WORKER" '.proto=="h2" and .path=="/chunked" and .role=="server"'
 }
 
 @test "redaction: Authorization and Cookie values never appear; --no-query cuts query strings" {
@@ -192,7 +202,7 @@ curl_pid() {
 	P=$(curl_pid -H "Authorization: Bearer secret-token-a" -H "Cookie: sid=secret-cookie-b" \
 		"http://127.0.0.1:$HTTP_PORT/k/q?key=secret-query-c")
 	hs_stop
-	hs_of "$P" | jq -e 'select(.path=="/k/q")'
+	hs_has "$P" '.path=="/k/q"'
 	! grep -q secret "$HS_OUT" "$HS_ERR"
 	# the text output too
 	"$HTTPSNOOP" --port "$HTTP_PORT" -d 2 >"$BATS_TEST_TMPDIR/text" 2>&1 &
@@ -216,7 +226,7 @@ curl_pid() {
 	curl_pid -d x=y "http://127.0.0.1:$HTTP_PORT/post" >/dev/null
 	hs_stop
 	[ "$(jq -c 'select(.event=="exchange")' "$HS_OUT" | wc -l)" -eq 1 ]
-	hs_of "$NGINX_WORKER" | jq -e 'select(.method=="POST" and .role=="server")'
+	hs_has "$NGINX_WORKER" '.method=="POST" and .role=="server"'
 }
 
 @test "hostile input: garbage, a 1 MiB header line and a slowloris trickle are counted, no crash" {
@@ -227,26 +237,26 @@ curl_pid() {
 	# still working afterwards
 	P=$(curl_pid "http://127.0.0.1:$HTTP_PORT/")
 	hs_stop
-	hs_of "$P" | jq -e 'select(.status==200)'
+	hs_has "$P" '.status==200'
 	S=$(jq -c 'select(.event=="stats")' "$HS_OUT")
 	# nginx answered the garbage with 400 on a connection with no request
 	echo "$S" | jq -e '.response_only >= 1'
 	# the 1 MiB request: its head was cut, counted
 	echo "$S" | jq -e '.truncated_captures >= 1 and .truncated_heads >= 1'
 	BIG=$(awk '/^pid/ {print $2}' "$BATS_TEST_TMPDIR/big")
-	hs_of "$BIG" | jq -e 'select(.path=="/big" and .truncated==true)'
+	hs_has "$BIG" '.path=="/big" and .truncated==true'
 	# the trickle: a request cut off by the close
 	LORIS=$(awk '/^pid/ {print $2}' "$BATS_TEST_TMPDIR/loris")
-	hs_of "$LORIS" | jq -e 'select(.event=="incomplete" and .path=="/loris")'
+	hs_has "$LORIS" '.event=="incomplete" and .path=="/loris"'
 }
 
 @test "a request with no response is reported after --timeout" {
 	hs_start --json --port "$RIG_PORT" --timeout 0.05
 	P=$(curl_pid "http://127.0.0.1:$RIG_PORT/slow")
 	hs_stop
-	hs_of "$P" | jq -e 'select(.event=="timeout" and .path=="/slow")'
-	hs_of "$P" | jq -e 'select(.event=="exchange" and .late==true)'
-	jq -e 'select(.event=="stats") | .timeouts >= 2' "$HS_OUT"
+	hs_has "$P" '.event=="timeout" and .path=="/slow"'
+	hs_has "$P" '.event=="exchange" and .late==true'
+	jq -e 'select(.event=="stats") | .timeouts >= 1' "$HS_OUT"
 }
 
 @test "usage errors exit 2 with one line; without privileges exit 2 naming the fix" {

@@ -4,7 +4,7 @@ the wire are known exactly.
 
   httprig.py serve PORT            keep-alive server; GET /slow sleeps 100 ms,
                                    every other path answers at once; prints
-                                   "ready" once it listens
+                                   "ready PID" once it listens
   httprig.py pipeline PORT N       N GET requests in one write on one
                                    connection, then reads N responses
   httprig.py reuse PORT            two connections one after the other that
@@ -74,7 +74,7 @@ def main():
     cmd, port = sys.argv[1], int(sys.argv[2])
     if cmd == "serve":
         srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Slow)
-        print("ready", flush=True)
+        print("ready", os.getpid(), flush=True)
         srv.serve_forever()
         return
     print("pid", os.getpid(), flush=True)

@@ -77,6 +77,16 @@ bool starts_message(std::string_view s) {
     return false;
 }
 
+bool could_start(std::string_view s) {
+    if (s.empty()) return false;
+    if (std::string_view("HTTP/").starts_with(s)) return true;
+    for (auto m : kMethods) {
+        std::string full = std::string(m) + " ";
+        if (full.size() > s.size() && std::string_view(full).starts_with(s)) return true;
+    }
+    return false;
+}
+
 bool is_h2_preface(std::string_view s) {
     return s.size() >= 4 && s.starts_with("PRI ") &&
            kH2Preface.starts_with(s.substr(0, std::min(s.size(), kH2Preface.size())));
@@ -221,7 +231,10 @@ void Http1Stream::feed(const Chunk &c) {
                     continue;
                 }
                 std::string_view rest(d + pos, cap - pos);
-                if (!starts_message(rest)) {
+                // A start line that arrives a few bytes at a time (a slow
+                // client) begins with a piece of one.
+                const bool piece = cap == c.len && could_start(rest);
+                if (!piece && !starts_message(rest)) {
                     // A method or "HTTP/" cut off by the capture is not malformed.
                     if (pos + rest.size() == cap && cap < c.len && rest.size() < 8) {
                         ++stats_.gaps;

@@ -39,6 +39,8 @@ struct Message {
 // Whether bytes begin an HTTP/1.x request or response line (enough of it
 // to tell: a known method and a space, or "HTTP/").
 bool starts_message(std::string_view s);
+// Whether bytes are the beginning of such a start, too short to tell ("GE").
+bool could_start(std::string_view s);
 // The HTTP/2 client connection preface.
 bool is_h2_preface(std::string_view s);
 inline constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
