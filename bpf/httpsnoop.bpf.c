@@ -72,6 +72,7 @@ enum buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_MSG = 2 };
 /* A syscall in progress on one thread. */
 struct call {
 	__u64 ts;
+	__u64 sk;  /* the fd's TCP socket, found at entry */
 	__u64 buf; /* the buffer, the iovec array, or the msghdr */
 	__u32 nr;
 	__s32 fd;
@@ -511,6 +512,18 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
 	default:
 		return;
 	}
+	/* Only calls on TCP sockets that are (or may be) HTTP, or that a TLS
+	 * library makes, are followed to their exit: the others cost this
+	 * walk of the file table and nothing more. */
+	c.sk = tcp_sock_of_fd(c.fd);
+	if (!c.sk)
+		return;
+	if (!bpf_map_lookup_elem(&tls_calls, &id)) {
+		struct conn *cn = bpf_map_lookup_elem(&conns, &c.sk);
+
+		if (cn && cn->state == HTTPSNOOP_CONN_OTHER)
+			return;
+	}
 	c.ts = bpf_ktime_get_ns();
 	if (bpf_map_update_elem(&calls, &id, &c, BPF_ANY))
 		stat_add(HTTPSNOOP_STAT_ARGS_FULL, 1);
@@ -527,9 +540,7 @@ static __always_inline void on_exit(void *ctx, long ret)
 		return;
 	if (ret <= 0)
 		goto out;
-	sk = tcp_sock_of_fd(c->fd);
-	if (!sk)
-		goto out;
+	sk = c->sk;
 	t = bpf_map_lookup_elem(&tls_calls, &id);
 	if (t) {
 		/* Inside SSL_read/SSL_write: ciphertext; note the socket. */
