@@ -186,6 +186,21 @@ curl_pid() {
 	[ "$(hs_of "$P" | wc -l)" -eq 0 ]
 }
 
+@test "HTTPS through wget with GnuTLS: tls true, right pid, method, path and status" {
+	command -v wget >/dev/null && ldd "$(command -v wget)" | grep -q libgnutls || skip "wget with GnuTLS is not installed"
+	hs_start --json --port "$HTTPS_PORT"
+	wget -q -O /dev/null --no-check-certificate "https://127.0.0.1:$HTTPS_PORT/missing" &
+	local p=$!
+	wait "$p" || true
+	wget -q -O /dev/null --no-check-certificate "https://127.0.0.1:$HTTPS_PORT/k/gnutls" &
+	local p2=$!
+	wait "$p2"
+	hs_stop
+	hs_has "$p" '.tls==true and .comm=="wget" and .method=="GET" and .path=="/missing" and .status==404'
+	hs_has "$p2" '.tls==true and .method=="GET" and .path=="/k/gnutls" and .status==200'
+	[ "$(hs_of "$p2" | wc -l)" -eq 1 ]
+}
+
 @test "HTTP/2 with prior knowledge (h2c): marked h2 with method, path and status decoded" {
 	hs_start --json --port "$H2C_PORT"
 	P=$(curl_pid --http2-prior-knowledge "http://127.0.0.1:$H2C_PORT/chunked")
