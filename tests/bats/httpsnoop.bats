@@ -220,13 +220,16 @@ curl_pid() {
 	hs_has "$P" '.path=="/k/q"'
 	! grep -q secret "$HS_OUT" "$HS_ERR"
 	# the text output too
-	"$HTTPSNOOP" --port "$HTTP_PORT" -d 2 >"$BATS_TEST_TMPDIR/text" 2>&1 &
+	"$HTTPSNOOP" --port "$HTTP_PORT" -c 1 >"$BATS_TEST_TMPDIR/text" 2>"$BATS_TEST_TMPDIR/text.err" &
 	local t=$!
-	sleep 1
+	for _ in $(seq 300); do
+		grep -q "mode:" "$BATS_TEST_TMPDIR/text.err" && break
+		sleep 0.05
+	done
 	curl -s -o /dev/null -H "Authorization: Bearer secret-token-a" "http://127.0.0.1:$HTTP_PORT/k/t"
 	wait "$t"
 	grep -q "/k/t" "$BATS_TEST_TMPDIR/text"
-	! grep -q secret "$BATS_TEST_TMPDIR/text"
+	! grep -q secret "$BATS_TEST_TMPDIR/text" "$BATS_TEST_TMPDIR/text.err"
 }
 
 @test "filters: --status 5xx, --method POST and -p keep only what they name" {

@@ -157,6 +157,24 @@ TEST(HttpsnoopTracker, TimeoutThenLateAnswerAndCloseReportsUnanswered) {
     EXPECT_EQ(r.out[2].kind, RecordKind::Unanswered);
 }
 
+TEST(HttpsnoopTracker, DupedFdsOfOneSocketAreOneConnection) {
+    // An inetd-style server reads the request from fd 0 and answers on fd 1.
+    Rig r;
+    r.call(false, kReq, 0, 0);
+    r.call(true, kResp, 0, 1);
+    ASSERT_EQ(r.out.size(), 1u);
+    EXPECT_EQ(r.out[0].role, Role::Server);
+    EXPECT_EQ(r.out[0].response->status, 200);
+    // close(0) leaves the connection to fd 1; the socket's end closes it.
+    r.call(false, kReq, 0, 0);
+    r.t.close(10, 0, 0xabc0, r.now);
+    EXPECT_EQ(r.t.connections(), 1u);
+    r.t.close(0, -1, 0xabc0, r.now);
+    EXPECT_EQ(r.t.connections(), 0u);
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_EQ(r.out[1].kind, RecordKind::Unanswered);
+}
+
 TEST(HttpsnoopTracker, GarbageIsMalformedAndAResponseWithoutRequestIsShown) {
     Rig r;
     r.call(false, std::string("\x16\x03\x01\x00\xff junk", 10));

@@ -46,9 +46,20 @@ std::string Tracker::proto_of(const Message &m) const {
 }
 
 Tracker::Conn &Tracker::conn(const DataEvent &e) {
-    auto it = conns_.find(e.key);
+    // A connection is the process and the socket: the fds that name it
+    // (dups) are kept with it, and a new socket behind a reused fd number
+    // is a new connection.
+    ConnKey key = e.key;
+    key.fd = 0;
+    auto note_fd = [&](Conn &c) {
+        if (e.key.fd >= 0 && std::find(c.fds.begin(), c.fds.end(), e.key.fd) == c.fds.end() &&
+            c.fds.size() < 16)
+            c.fds.push_back(e.key.fd);
+    };
+    auto it = conns_.find(key);
     if (it != conns_.end()) {
         it->second->info.tid = e.info.tid;
+        note_fd(*it->second);
         return *it->second;
     }
     if (conns_.size() >= opts_.max_conns) {
@@ -61,8 +72,9 @@ Tracker::Conn &Tracker::conn(const DataEvent &e) {
         conns_.erase(oldest);
     }
     auto c = std::make_unique<Conn>();
-    c->key = e.key;
+    c->key = key;
     c->info = e.info;
+    note_fd(*c);
     Conn *cp = c.get();
     auto head = [cp]() { return !cp->pending.empty() && cp->pending.front().msg.method == "HEAD"; };
     c->out = std::make_unique<Http1Stream>(
@@ -74,7 +86,7 @@ Tracker::Conn &Tracker::conn(const DataEvent &e) {
         },
         head, opts_.body_keep);
     Conn &ref = *c;
-    conns_[e.key] = std::move(c);
+    conns_[key] = std::move(c);
     return ref;
 }
 
@@ -229,7 +241,15 @@ void Tracker::end_conn(Conn &c, uint64_t now_ns) {
 void Tracker::close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns) {
     for (auto it = conns_.begin(); it != conns_.end();) {
         const ConnKey &k = it->first;
-        bool match = k.sk == sk && (tgid == 0 || (k.tgid == tgid && k.fd == fd));
+        Conn &c = *it->second;
+        bool match = k.sk == sk && (tgid == 0 || k.tgid == tgid);
+        if (match && tgid != 0) {
+            // close() of one of its fds: the connection ends with the last
+            // (a server may read from fd 0 and write to fd 1, dups of one
+            // socket); the socket's own end (tgid 0) ends it in any case.
+            std::erase(c.fds, fd);
+            match = c.fds.empty();
+        }
         if (!match) {
             ++it;
             continue;

@@ -100,7 +100,8 @@ class Tracker {
     Tracker(TrackerOptions o, Emit emit) : opts_(o), emit_(std::move(emit)) {}
 
     void data(const DataEvent &e);
-    // close() of an fd (key.tgid, key.fd, key.sk) or the socket's end (tgid 0).
+    // close() of an fd of the socket sk in process tgid (the connection ends
+    // with its last fd), or the socket's end (tgid 0).
     void close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns);
     // Requests unanswered for longer than the timeout become records.
     void sweep(uint64_t now_ns);
@@ -122,6 +123,7 @@ class Tracker {
         std::unique_ptr<H2Conn> h2;
         bool h2_checked = false;
         std::deque<Pending> pending;
+        std::vector<int32_t> fds;  // the fds it was used through
         uint64_t last_ns = 0;
     };
     Conn &conn(const DataEvent &e);
