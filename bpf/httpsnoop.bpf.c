@@ -31,8 +31,8 @@
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define S_IFMT_	  00170000
-#define S_IFSOCK_ 0140000
+#define S_IFMT_	     00170000
+#define S_IFSOCK_    0140000
 #define SOCK_STREAM_ 1
 #define TCP_CLOSE_   7
 
@@ -42,25 +42,25 @@ const volatile __u32 max_capture = 512;
 
 /* Syscall numbers (raw_syscalls rung). */
 #if defined(__TARGET_ARCH_x86)
-#define NR_read 0
-#define NR_write 1
-#define NR_close 3
-#define NR_readv 19
-#define NR_writev 20
-#define NR_sendto 44
+#define NR_read	    0
+#define NR_write    1
+#define NR_close    3
+#define NR_readv    19
+#define NR_writev   20
+#define NR_sendto   44
 #define NR_recvfrom 45
-#define NR_sendmsg 46
-#define NR_recvmsg 47
+#define NR_sendmsg  46
+#define NR_recvmsg  47
 #elif defined(__TARGET_ARCH_arm64)
-#define NR_close 57
-#define NR_read 63
-#define NR_write 64
-#define NR_readv 65
-#define NR_writev 66
-#define NR_sendto 206
+#define NR_close    57
+#define NR_read	    63
+#define NR_write    64
+#define NR_readv    65
+#define NR_writev   66
+#define NR_sendto   206
 #define NR_recvfrom 207
-#define NR_sendmsg 211
-#define NR_recvmsg 212
+#define NR_sendmsg  211
+#define NR_recvmsg  212
 #else
 #error "syscall numbers for this architecture are missing"
 #endif
@@ -132,7 +132,7 @@ struct {
 struct conn {
 	__u8 state; /* enum httpsnoop_conn_state */
 	__u8 tries;
-	__u8 plen;	/* first bytes collected from calls shorter than four */
+	__u8 plen; /* first bytes collected from calls shorter than four */
 	__u8 prefix[3];
 	__u8 pad[2];
 };
@@ -198,7 +198,8 @@ static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
 static __always_inline bool looks_http(const char *b)
 {
 	switch (b[0]) {
-	case 'G': return b[1] == 'E' && b[2] == 'T' && b[3] == ' ';
+	case 'G':
+		return b[1] == 'E' && b[2] == 'T' && b[3] == ' ';
 	case 'P':
 		return (b[1] == 'O' && b[2] == 'S' && b[3] == 'T') ||
 		       (b[1] == 'U' && b[2] == 'T' && b[3] == ' ') ||
@@ -207,11 +208,16 @@ static __always_inline bool looks_http(const char *b)
 	case 'H':
 		return (b[1] == 'E' && b[2] == 'A' && b[3] == 'D') ||
 		       (b[1] == 'T' && b[2] == 'T' && b[3] == 'P');
-	case 'D': return b[1] == 'E' && b[2] == 'L' && b[3] == 'E';
-	case 'O': return b[1] == 'P' && b[2] == 'T' && b[3] == 'I';
-	case 'C': return b[1] == 'O' && b[2] == 'N' && b[3] == 'N';
-	case 'T': return b[1] == 'R' && b[2] == 'A' && b[3] == 'C';
-	default: return false;
+	case 'D':
+		return b[1] == 'E' && b[2] == 'L' && b[3] == 'E';
+	case 'O':
+		return b[1] == 'P' && b[2] == 'T' && b[3] == 'I';
+	case 'C':
+		return b[1] == 'O' && b[2] == 'N' && b[3] == 'N';
+	case 'T':
+		return b[1] == 'R' && b[2] == 'A' && b[3] == 'C';
+	default:
+		return false;
 	}
 }
 
@@ -329,8 +335,7 @@ static __always_inline void fill_addrs(struct httpsnoop_event *ev, struct sock *
 	}
 }
 
-static __always_inline struct scratch *event_head(__u8 kind, __u8 dir, __s32 fd, __u64 sk,
-						  __u64 ts)
+static __always_inline struct scratch *event_head(__u8 kind, __u8 dir, __s32 fd, __u64 sk, __u64 ts)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
@@ -389,8 +394,7 @@ static __always_inline __u32 copy_user(struct scratch *s, __u32 off, __u64 src, 
 
 /* The data of a finished call of `ret` bytes: its first bytes, the
  * connection's addresses, into the ring buffer. */
-static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64 ret,
-				      __u8 flags)
+static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64 ret, __u8 flags)
 {
 	struct scratch *s = event_head(HTTPSNOOP_EV_DATA, c->dir, c->fd, sk, c->ts);
 	__u32 cap = 0;
@@ -592,13 +596,13 @@ int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 
 #define TP_PAIR(name)                                                                              \
 	SEC("tp/syscalls/sys_enter_" #name)                                                        \
-	int httpsnoop_tp_enter_##name(struct trace_event_raw_sys_enter *ctx)                      \
+	int httpsnoop_tp_enter_##name(struct trace_event_raw_sys_enter *ctx)                       \
 	{                                                                                          \
 		on_enter(NR_##name, ctx->args[0], ctx->args[1], ctx->args[2]);                     \
 		return 0;                                                                          \
 	}                                                                                          \
 	SEC("tp/syscalls/sys_exit_" #name)                                                         \
-	int httpsnoop_tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                        \
+	int httpsnoop_tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                         \
 	{                                                                                          \
 		on_exit(ctx, ctx->ret);                                                            \
 		return 0;                                                                          \

@@ -26,8 +26,8 @@ enum httpsnoop_dir {
 };
 
 /* httpsnoop_event.flags */
-#define HTTPSNOOP_F_TLS	  0x1 /* plaintext from SSL_read/SSL_write or GnuTLS */
-#define HTTPSNOOP_F_NOFD  0x2 /* TLS bytes whose fd is not known yet (sk is the SSL object) */
+#define HTTPSNOOP_F_TLS	   0x1 /* plaintext from SSL_read/SSL_write or GnuTLS */
+#define HTTPSNOOP_F_NOFD   0x2 /* TLS bytes whose fd is not known yet (sk is the SSL object) */
 #define HTTPSNOOP_F_SKGONE 0x4 /* CLOSE: the socket itself closed (fd and tgid unknown) */
 
 /* One read or write on a TCP socket that carries HTTP (or may); the first

@@ -44,6 +44,17 @@ def connect(port):
     return s
 
 
+def drain_and_close(s):
+    """Reads what the server says until it closes (or 3 s pass)."""
+    s.settimeout(3)
+    try:
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    s.close()
+
+
 def read_responses(s, n):
     """Reads until n responses with Content-Length bodies have arrived."""
     buf = b""
@@ -95,23 +106,11 @@ def main():
     elif cmd == "garbage":
         s = connect(port)
         s.sendall(b"\x16\x03\x01\x00\xffTHIS IS NOT HTTP\r\n\r\n" + os.urandom(64))
-        s.settimeout(3)
-        try:
-            while s.recv(4096):
-                pass
-        except OSError:
-            pass
-        s.close()
+        drain_and_close(s)
     elif cmd == "bigheader":
         s = connect(port)
         s.sendall(b"GET /big HTTP/1.1\r\nHost: rig\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
-        s.settimeout(3)
-        try:
-            while s.recv(65536):
-                pass
-        except OSError:
-            pass
-        s.close()
+        drain_and_close(s)
     elif cmd == "slowloris":
         secs = float(sys.argv[3])
         s = connect(port)
