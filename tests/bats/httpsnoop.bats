@@ -232,6 +232,18 @@ curl_pid() {
 	! grep -q secret "$BATS_TEST_TMPDIR/text" "$BATS_TEST_TMPDIR/text.err"
 }
 
+@test "--body N shows the first N bytes of each body; without it no body is shown" {
+	hs_start --json --port "$HTTP_PORT" --body 8
+	P=$(curl_pid -d 'name=value&more=1' "http://127.0.0.1:$HTTP_PORT/post")
+	hs_stop
+	hs_has "$P" '.request_body=="name=val" and .response_body=="got\n"'
+	hs_start --json --port "$HTTP_PORT"
+	P=$(curl_pid -d 'name=value&more=1' "http://127.0.0.1:$HTTP_PORT/post")
+	hs_stop
+	hs_has "$P" '.method=="POST" and (has("request_body") | not)'
+	! grep -q 'name=val' "$HS_OUT"
+}
+
 @test "filters: --status 5xx, --method POST and -p keep only what they name" {
 	hs_start --json --port "$HTTP_PORT" --status 5xx
 	P_OK=$(curl_pid "http://127.0.0.1:$HTTP_PORT/")
