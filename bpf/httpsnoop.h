@@ -11,7 +11,7 @@
 /* At most this many bytes of one read or write are copied (--max-capture). */
 #define HTTPSNOOP_CAP_MAX 4096
 /* iovecs of one readv/writev/sendmsg/recvmsg that are copied from. */
-#define HTTPSNOOP_MAX_IOV 4
+#define HTTPSNOOP_MAX_IOV 16
 /* User space is woken once this much is waiting; it also reads every 100 ms. */
 #define HTTPSNOOP_WAKE_BYTES (512 * 1024)
 
