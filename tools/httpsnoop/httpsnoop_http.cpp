@@ -113,6 +113,9 @@ bool Http1Stream::parse_head(bool complete) {
         size_t sp = first.find(' ');
         if (sp == std::string_view::npos) return false;
         msg_.method = std::string(first.substr(0, sp));
+        // A start pieced together from short reads must still be a method.
+        if (std::find(std::begin(kMethods), std::end(kMethods), msg_.method) == std::end(kMethods))
+            return false;
         std::string_view rest = first.substr(sp + 1);
         size_t sp2 = rest.rfind(' ');
         if (sp2 != std::string_view::npos && rest.substr(sp2 + 1).starts_with("HTTP/")) {

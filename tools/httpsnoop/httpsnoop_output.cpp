@@ -59,24 +59,38 @@ std::string text_header(const OutputContext &ctx) {
     return b;
 }
 
+namespace {
+
+// A cell padded to width w (display columns), left- or right-aligned.
+std::string cell(const std::string &text, size_t w, bool right = false) {
+    std::string s = text_escape(text);
+    size_t dw = display_width(s);
+    std::string pad = dw < w ? std::string(w - dw, ' ') : "";
+    return right ? pad + s : s + pad;
+}
+
+}  // namespace
+
 std::string text_record(const Record &r, const OutputContext &ctx, const std::string &) {
     std::string time = wall_time(ctx, r.request ? r.request->first_ts : r.ts_ns, 3);
     size_t t = time.find('T');
     if (t != std::string::npos) time = time.substr(t + 1, 12);
-    std::string method = r.request ? r.request->method : "-";
+    std::string method = r.request && !r.request->method.empty() ? r.request->method : "-";
     std::string status = r.response ? std::to_string(r.response->status) : kind_name(r.kind);
     if (r.kind == RecordKind::Exchange && !r.response) status = "-";
     std::string lat = r.latency_ns >= 0 ? ms(r.latency_ns) : "-";
     std::string host = r.request ? r.request->host : "";
     std::string path = r.request ? shown_path(r.request->path, ctx.no_query) : "";
-    char b[512];
-    snprintf(b, sizeof(b),
-             "%-12s %7u %-15s %-6s %-3s %-8s %-7s %6s %10s %8" PRIu64 " %8" PRIu64 "  ",
-             time.c_str(), r.conn.pid, text_escape(r.conn.comm).c_str(), role_name(r.role),
-             r.conn.tls ? "yes" : "no", r.proto == "h2 (mid-stream)" ? "h2-mid" : r.proto.c_str(),
-             text_escape(method.empty() ? "-" : method).c_str(), status.c_str(), lat.c_str(),
-             r.request ? r.request->bytes() : 0, r.response ? r.response->bytes() : 0);
-    std::string line = b;
+    // Strings from the wire go through text_escape() and are never cut
+    // inside a character.
+    std::string line = cell(time, 12) + ' ' + cell(std::to_string(r.conn.pid), 7, true) + ' ' +
+                       cell(r.conn.comm, 15) + ' ' + cell(role_name(r.role), 6) + ' ' +
+                       cell(r.conn.tls ? "yes" : "no", 3) + ' ' +
+                       cell(r.proto == "h2 (mid-stream)" ? "h2-mid" : r.proto, 8) + ' ' +
+                       cell(method, 7) + ' ' + cell(status, 6, true) + ' ' + cell(lat, 10, true) +
+                       ' ' + cell(std::to_string(r.request ? r.request->bytes() : 0), 8, true) +
+                       ' ' + cell(std::to_string(r.response ? r.response->bytes() : 0), 8, true) +
+                       "  ";
     line += text_escape(host.empty() ? "-" : host);
     line += ' ';
     line += text_escape(path.empty() ? "-" : path);

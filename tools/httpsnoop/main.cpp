@@ -100,7 +100,8 @@ int main(int argc, char **argv) {
         "httpsnoop", "[OPTIONS]",
         "HTTP requests and responses per process, TLS included, with their latency.",
         "Modes, best first: raw_syscalls (raw tracepoints on every syscall, filtered by\n"
-        "number) and tracepoint (the syscalls:* read/write tracepoints; needs tracefs). Either way\n"
+        "number) and tracepoint (the syscalls:* read/write tracepoints; needs tracefs). Either "
+        "way\n"
         "TLS plaintext comes from uprobes on OpenSSL's SSL_read/SSL_write(_ex) and GnuTLS's\n"
         "gnutls_record_recv/send in every such library found. Header values are never shown\n"
         "(Authorization, Cookie and the like included); bodies only with --body.\n"
