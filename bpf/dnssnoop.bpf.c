@@ -46,32 +46,14 @@ struct {
 	__type(value, struct dnssnoop_owner);
 } owners SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DNSSNOOP_STAT_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
+BPFKIT_STATS_MAP(DNSSNOOP_STAT_MAX)
 
 struct scratch {
 	struct dnssnoop_event ev;
 	__u8 data[DNSSNOOP_SNAP_MAX];
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct scratch);
-} scratch SEC(".maps");
-
-static __always_inline void stat_add(__u32 idx, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += n;
-}
+BPFKIT_SCRATCH_MAP(struct scratch);
 
 static __always_inline bool watched(__u16 port)
 {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "events.h"
 
+#include <bpf/bpf.h>
+
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "kernel_features.h"
 
@@ -75,6 +78,28 @@ void EventSink::on_perf_sample(void *ctx, int, void *data, __u32 size) {
 
 void EventSink::on_perf_lost(void *ctx, int, __u64 count) {
     static_cast<EventSink *>(ctx)->lost_ += count;
+}
+
+int EventSink::drain(int timeout_ms) {
+    int n = poll(timeout_ms);
+    if (n < 0 && n != -EINTR) return n;
+    int m = consume();
+    return m < 0 ? m : 0;
+}
+
+uint64_t percpu_sum(int map_fd, uint32_t key) {
+    std::vector<uint64_t> vals(static_cast<size_t>(libbpf_num_possible_cpus()));
+    uint64_t sum = 0;
+    if (bpf_map_lookup_elem(map_fd, &key, vals.data()) == 0)
+        for (uint64_t v : vals)
+            sum += v;
+    return sum;
+}
+
+int percpu_readable(int map_fd) {
+    std::vector<uint64_t> vals(static_cast<size_t>(libbpf_num_possible_cpus()));
+    uint32_t key = 0;
+    return bpf_map_lookup_elem(map_fd, &key, vals.data()) == 0 ? 0 : errno;
 }
 
 }  // namespace bpfkit

@@ -42,6 +42,9 @@ class EventSink {
     // producers that do not wake the reader for each event); the number
     // handled or -errno.
     int consume();
+    // poll(), then consume() what producers that wake the reader only when
+    // much is waiting left behind: 0 or -errno (not -EINTR).
+    int drain(int timeout_ms);
     // Events the kernel could not deliver to a perf buffer because it was
     // full (ring buffer drops are counted by the BPF programs themselves).
     uint64_t lost() const { return lost_; }
@@ -59,5 +62,11 @@ class EventSink {
     uint64_t lost_ = 0;
     int handled_ = 0;
 };
+
+// The sum over CPUs of a per-CPU array's __u64 at key (0 if unreadable).
+uint64_t percpu_sum(int map_fd, uint32_t key);
+// Whether the per-CPU array can be read (0 or an errno): the probe of
+// drop_capabilities_after_bpf().
+int percpu_readable(int map_fd);
 
 }  // namespace bpfkit

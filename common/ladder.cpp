@@ -12,6 +12,7 @@
 
 #include "btf_parse.h"
 #include "log.h"
+#include "privileges.h"
 
 namespace bpfkit {
 
@@ -286,6 +287,69 @@ int SkeletonTrier::try_mode(const ModeSpec &mode, std::string &detail) {
         return err;
     }
     return 0;
+}
+
+std::string mode_reasons(const LadderResult &result) {
+    std::string refused;
+    for (const auto &a : result.attempts) {
+        if (a.ok) continue;
+        refused += (refused.empty() ? "" : "; ") + a.mode + ": " + (a.skipped ? "" : "refused: ") +
+                   a.reason;
+    }
+    if (refused.empty()) refused = result.best() ? "the best mode" : "as asked";
+    return refused;
+}
+
+namespace {
+
+// The capabilities the modes asked for lack, as "CAP_BPF, CAP_PERFMON, ...".
+std::string missing_caps(const LadderSpec &spec, const LadderRequest &req) {
+    std::vector<std::string> miss;
+    for (const auto &m : spec.modes) {
+        if (!req.mode.empty() && m.name != req.mode) continue;
+        if (!req.family.empty() && m.family != req.family) continue;
+        for (Feature f : m.needs) {
+            if (std::string(feature_group(f)) != "capability") continue;
+            if (!system_features().get(f).no()) continue;
+            std::string n = feature_name(f);
+            if (std::find(miss.begin(), miss.end(), n) == miss.end()) miss.push_back(n);
+        }
+    }
+    std::string s;
+    for (const auto &n : miss)
+        s += (s.empty() ? "" : ", ") + n;
+    return s;
+}
+
+}  // namespace
+
+int report_no_mode(const LadderSpec &spec, const LadderRequest &req, const LadderResult &result,
+                   const std::string &setcap_mode, const char *argv0) {
+    std::vector<std::string> why = describe(spec, result);
+    std::string caps = missing_caps(spec, req);
+    const ModeSpec *m = spec.find(setcap_mode);
+    if (!caps.empty() && m) {
+        log::error("missing %s: run as root, or grant them: %s", caps.c_str(),
+                   setcap_line(*m, self_exe(argv0)).c_str());
+        for (const auto &l : why)
+            log::info("%s", l.c_str());
+        return 2;
+    }
+    log::error("cannot run on this kernel:");
+    for (const auto &l : why)
+        fprintf(stderr, "  %s\n", l.c_str());
+    log::hint("bpfcheck -t %s says the same with the fixes", spec.tool.c_str());
+    return 2;
+}
+
+void say_mode(const LadderSpec &spec, const LadderResult &result, const std::string &extra) {
+    std::vector<std::string> why = describe(spec, result);
+    fprintf(stderr, "%s: mode: %s (%s)%s\n", spec.tool.c_str(),
+            spec.modes[static_cast<size_t>(result.chosen)].name.c_str(),
+            mode_reasons(result).c_str(), extra.c_str());
+    for (size_t i = 1; i < why.size(); i++)
+        log::info("%s", why[i].c_str());
+    fflush(stderr);
 }
 
 }  // namespace bpfkit

@@ -96,6 +96,20 @@ LadderResult climb(const LadderSpec &spec, const LadderRequest &req, ModeTrier &
 // The lines -v prints: the chosen mode and why the better ones were refused.
 std::vector<std::string> describe(const LadderSpec &spec, const LadderResult &result);
 
+// When climb() found no mode: says why on stderr (the missing capabilities
+// and the setcap line for `setcap_mode` of this program, or every mode's
+// refusal and the bpfcheck hint) and returns 2, the exit status.
+int report_no_mode(const LadderSpec &spec, const LadderRequest &req, const LadderResult &result,
+                   const std::string &setcap_mode, const char *argv0);
+
+// Once capture has begun, says on stderr "<tool>: mode: <mode> (<reasons>)<extra>"
+// and, with -v, why the better modes were refused.
+void say_mode(const LadderSpec &spec, const LadderResult &result, const std::string &extra = "");
+
+// What the "mode:" line says after the chosen mode's name: each better
+// mode and why it was refused or skipped, else "the best mode" / "as asked".
+std::string mode_reasons(const LadderResult &result);
+
 // The capabilities a mode needs, as a setcap line for the given binary
 // ("setcap cap_bpf,cap_perfmon+ep /usr/sbin/netproc"); "" if none.
 std::string setcap_line(const ModeSpec &mode, const std::string &binary);

@@ -87,4 +87,25 @@ int run_loop(const LoopOptions &opts, const std::function<int(int)> &poll,
     return tick(true);
 }
 
+namespace {
+
+int64_t ns_of(const timespec &ts) {
+    return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+uint64_t mono_now_ns() {
+    timespec m;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    return static_cast<uint64_t>(ns_of(m));
+}
+
+int64_t wall_offset_ns() {
+    timespec m, r;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    clock_gettime(CLOCK_REALTIME, &r);
+    return ns_of(r) - ns_of(m);
+}
+
 }  // namespace bpfkit

@@ -2,6 +2,7 @@
 // Signals and the interval/count/duration loop every tool runs.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 namespace bpfkit {
@@ -27,5 +28,10 @@ struct LoopOptions {
 // value a callback returned (a negative poll result other than -EINTR).
 int run_loop(const LoopOptions &opts, const std::function<int(int timeout_ms)> &poll,
              const std::function<int(bool final)> &tick);
+
+// CLOCK_MONOTONIC now (bpf_ktime_get_ns() runs on it), and the offset that
+// turns it into CLOCK_REALTIME.
+uint64_t mono_now_ns();
+int64_t wall_offset_ns();
 
 }  // namespace bpfkit

@@ -491,4 +491,16 @@ std::string command_name(std::string_view tool) {
     return command_name(tool, BPFKIT_RENAMED_COMMANDS);
 }
 
+ToolOption port_option(std::set<uint16_t> &ports, const char *help) {
+    return ToolOption{"port", 0, true, "PORT", help, [&ports](const char *arg, std::string &err) {
+                          long v;
+                          if (!parse_positive_long(arg, 65535, v)) {
+                              err = "expected a port number 1-65535";
+                              return false;
+                          }
+                          ports.insert(static_cast<uint16_t>(v));
+                          return true;
+                      }};
+}
+
 }  // namespace bpfkit

@@ -12,7 +12,9 @@
 
 #include <cstdio>
 #include <functional>
+#include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -137,6 +139,9 @@ bool parse_positive_long(std::string_view s, long max, long &out);
 // A comma-separated list of PIDs (each 1..INT_MAX), appended to out skipping duplicates.
 // Empty elements are errors. On error out is unchanged.
 bool parse_pid_list(std::string_view s, std::vector<int> &out);
+
+// --port PORT (repeatable) into a set; help says what the filter does.
+ToolOption port_option(std::set<uint16_t> &ports, const char *help);
 
 // The name a tool's command is installed as: "bpfkit-<tool>" for a tool whose name another
 // distribution package uses for a different program (meson -Drename_clashing=true, as the .deb

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "privileges.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -55,6 +57,13 @@ bool drop_capabilities_after_bpf(const std::function<int()> &probe_read,
     }
     cap_free(caps);
     return kept;
+}
+
+std::string self_exe(const char *argv0) {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    if (n <= 0) return argv0;
+    return std::string(buf, static_cast<size_t>(n));
 }
 
 }  // namespace bpfkit

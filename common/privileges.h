@@ -5,9 +5,13 @@
 #include <sys/capability.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace bpfkit {
+
+// This program's own path (/proc/self/exe), for setcap lines; argv0 if unknown.
+std::string self_exe(const char *argv0);
 
 // Keeps only the capabilities in `keep` that are held now (effective and
 // permitted); drops every other one, and all of them if `keep` is empty.

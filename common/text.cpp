@@ -241,4 +241,15 @@ std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
     return out;
 }
 
+void LineBuffer::line(std::string_view s) {
+    buf_ += s;
+    if (buf_.empty() || buf_.back() != '\n') buf_ += '\n';
+}
+
+void LineBuffer::flush() {
+    if (buf_.empty() || failed_) return;
+    if (fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size() || fflush(f_) != 0) failed_ = true;
+    buf_.clear();
+}
+
 }  // namespace bpfkit

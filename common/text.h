@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -102,6 +103,21 @@ std::string human_rate(double bytes_per_s);
 // "2026-11-23T16:20:01.123456Z". frac_digits is the number of fraction digits, 0..9 (0 drops the
 // dot); the fraction is truncated, not rounded. tv_nsec outside 0..999999999 is normalised.
 // Returns "" if the time cannot be represented.
+// Output lines gathered and written in one go after each batch of events;
+// a failed write is remembered (and nothing more is written).
+class LineBuffer {
+  public:
+    explicit LineBuffer(FILE *f = stdout) : f_(f) {}
+    void line(std::string_view s);  // adds s and a newline (unless s ends in one)
+    void flush();
+    bool failed() const { return failed_; }
+
+  private:
+    FILE *f_;
+    std::string buf_;
+    bool failed_ = false;
+};
+
 std::string iso8601_utc(const struct timespec &ts, int frac_digits = 6);
 
 }  // namespace bpfkit

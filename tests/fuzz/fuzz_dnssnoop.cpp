@@ -73,15 +73,7 @@ Bytes wrap(bool tcp, bool to_server, uint16_t cport, uint32_t seq, uint8_t flags
 }
 
 void check_line(const std::string &s, bool json) {
-    check(!s.empty());
-    check(bpfkit_test::is_valid_utf8(s));
-    for (size_t i = 0; i + 1 < s.size(); i++)
-        check(static_cast<uint8_t>(s[i]) >= 0x20 && s[i] != 0x7f);
-    if (json) {
-        check(s.front() == '{' && s.back() == '}');
-    } else {
-        check(s.back() == '\n');
-    }
+    check(bpfkit_test::is_record_line(s, json));
 }
 
 }  // namespace

@@ -180,4 +180,14 @@ inline bool json_decode_string(std::string_view in, std::string &out, size_t *co
     return false;  // unterminated
 }
 
+// One output record: valid UTF-8, no control character but the final
+// newline of a text line; a JSON record is one object.
+inline bool is_record_line(const std::string &s, bool json) {
+    if (s.empty() || !is_valid_utf8(s)) return false;
+    for (size_t i = 0; i + 1 < s.size(); i++)
+        if (static_cast<uint8_t>(s[i]) < 0x20 || s[i] == 0x7f) return false;
+    if (json) return s.front() == '{' && s.back() == '}';
+    return s.back() == '\n';
+}
+
 }  // namespace bpfkit_test

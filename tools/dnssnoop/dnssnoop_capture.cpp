@@ -11,6 +11,7 @@
 
 #include "dnssnoop.h"
 #include "dnssnoop.skel.h"
+#include "loop.h"
 
 namespace bpfkit::dnssnoop {
 
@@ -21,19 +22,6 @@ int64_t ns_of(const timespec &ts) {
 }
 
 }  // namespace
-
-int64_t wall_offset_ns() {
-    timespec m, r;
-    clock_gettime(CLOCK_MONOTONIC, &m);
-    clock_gettime(CLOCK_REALTIME, &r);
-    return ns_of(r) - ns_of(m);
-}
-
-uint64_t mono_now_ns() {
-    timespec m;
-    clock_gettime(CLOCK_MONOTONIC, &m);
-    return static_cast<uint64_t>(ns_of(m));
-}
 
 // ---- eBPF ----
 
@@ -73,31 +61,18 @@ int EbpfCapture::open(dnssnoop_bpf *skel, EventTransport transport, PacketHandle
 int EbpfCapture::poll(int timeout_ms) {
     // The programs wake the reader only when much is waiting: read what is
     // there once the wait is over.
-    int n = sink_.poll(timeout_ms);
-    if (n < 0 && n != -EINTR) return n;
-    int m = sink_.consume();
-    return m < 0 ? m : 0;
+    return sink_.drain(timeout_ms);
 }
 
 int EbpfCapture::probe_read() const {
-    __u32 key = 0;
-    std::vector<uint64_t> vals(static_cast<size_t>(libbpf_num_possible_cpus()));
-    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.stats), &key, vals.data()) == 0) return 0;
-    return errno;
+    return percpu_readable(bpf_map__fd(skel_->maps.stats));
 }
 
 KernelStats EbpfCapture::stats() const {
     KernelStats k;
     if (!skel_) return k;
     const int fd = bpf_map__fd(skel_->maps.stats);
-    std::vector<uint64_t> vals(static_cast<size_t>(libbpf_num_possible_cpus()));
-    auto stat = [&](__u32 idx) {
-        uint64_t sum = 0;
-        if (bpf_map_lookup_elem(fd, &idx, vals.data()) == 0)
-            for (uint64_t v : vals)
-                sum += v;
-        return sum;
-    };
+    auto stat = [&](__u32 idx) { return percpu_sum(fd, idx); };
     k.events = stat(DNSSNOOP_STAT_EVENTS);
     k.ring_drops = stat(DNSSNOOP_STAT_RING_DROPS) + sink_.lost();
     k.truncated = stat(DNSSNOOP_STAT_TRUNCATED);

@@ -20,8 +20,6 @@ namespace bpfkit::dnssnoop {
 using PacketHandler = std::function<void(const CapturedPacket &)>;
 
 // CLOCK_REALTIME - CLOCK_MONOTONIC, now.
-int64_t wall_offset_ns();
-uint64_t mono_now_ns();
 
 // What the kernel counted (eBPF modes), summed over CPUs.
 struct KernelStats {

@@ -33,6 +33,7 @@
 #include "loop.h"
 #include "options.h"
 #include "privileges.h"
+#include "text.h"
 
 using namespace bpfkit;
 using namespace bpfkit::dnssnoop;
@@ -104,32 +105,6 @@ bool wanted(const Options &o, const Event &e) {
         if (!e.response || !o.rcodes.count(e.response->rcode)) return false;
     }
     return true;
-}
-
-// The capabilities the modes asked for lack, as "CAP_BPF, CAP_PERFMON, ...".
-std::string missing_caps(const LadderSpec &spec, const LadderRequest &req) {
-    std::vector<std::string> miss;
-    for (const auto &m : spec.modes) {
-        if (!req.mode.empty() && m.name != req.mode) continue;
-        if (!req.family.empty() && m.family != req.family) continue;
-        for (Feature f : m.needs) {
-            if (std::string(feature_group(f)) != "capability") continue;
-            if (!system_features().get(f).no()) continue;
-            std::string n = feature_name(f);
-            if (std::find(miss.begin(), miss.end(), n) == miss.end()) miss.push_back(n);
-        }
-    }
-    std::string s;
-    for (const auto &n : miss)
-        s += (s.empty() ? "" : ", ") + n;
-    return s;
-}
-
-std::string self_path(const char *argv0) {
-    char buf[4096];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-    if (n <= 0) return argv0;
-    return std::string(buf, static_cast<size_t>(n));
 }
 
 }  // namespace
@@ -272,22 +247,7 @@ int main(int argc, char **argv) {
     EventTransport transport = EventTransport::Ringbuf;
     auto trier = make_trier(kc, &transport);
     LadderResult result = climb(spec, req, *trier, system_features());
-    std::vector<std::string> why = describe(spec, result);
-    if (!result.ok()) {
-        std::string caps = missing_caps(spec, req);
-        if (!caps.empty()) {
-            log::error("missing %s: run as root, or grant them: %s", caps.c_str(),
-                       setcap_line(*spec.find("cgroup"), self_path(argv[0])).c_str());
-            for (const auto &l : why)
-                log::info("%s", l.c_str());
-            return 2;
-        }
-        log::error("cannot run on this kernel:");
-        for (const auto &l : why)
-            fprintf(stderr, "  %s\n", l.c_str());
-        log::hint("bpfcheck -t dnssnoop says the same with the fixes");
-        return 2;
-    }
+    if (!result.ok()) return report_no_mode(spec, req, result, "cgroup", argv[0]);
     const ModeSpec &mode = spec.modes[static_cast<size_t>(result.chosen)];
 
     OutputContext ctx;
@@ -296,18 +256,7 @@ int main(int argc, char **argv) {
 
     RunStats run;
     Summary summary;
-    bool write_failed = false;
-    std::string out;  // written after each batch
-    auto emit_line = [&](std::string line) {
-        out += line;
-        if (out.back() != '\n') out += '\n';
-    };
-    auto flush = [&]() {
-        if (out.empty() || write_failed) return;
-        if (fwrite(out.data(), 1, out.size(), stdout) != out.size() || fflush(stdout) != 0)
-            write_failed = true;
-        out.clear();
-    };
+    LineBuffer out;  // written after each batch
 
     ProcResolver procs;
     TrackerOptions topts;
@@ -336,7 +285,7 @@ int main(int argc, char **argv) {
                 break;
         }
         if (o.summary) summary.add(e);
-        emit_line(o.common.json ? json_event(e, ctx) : text_event(e, ctx));
+        out.line(o.common.json ? json_event(e, ctx) : text_event(e, ctx));
         if (o.common.count > 0 && printed >= o.common.count) request_stop();
     };
     // A record whose process /proc did not show yet waits for a later scan.
@@ -379,22 +328,10 @@ int main(int argc, char **argv) {
     }
 
     // Said only now that capture has begun: "mode:" means running.
-    {
-        std::string refused;
-        for (const auto &a : result.attempts) {
-            if (a.ok) continue;
-            refused += (refused.empty() ? "" : "; ") + a.mode + ": " +
-                       (a.skipped ? "" : "refused: ") + a.reason;
-        }
-        if (refused.empty()) refused = result.best() ? "the best mode" : "as asked";
-        fprintf(stderr, "dnssnoop: mode: %s (%s)\n", mode.name.c_str(), refused.c_str());
-        for (size_t i = 1; i < why.size(); i++)
-            log::info("%s", why[i].c_str());
-        fflush(stderr);
-    }
+    say_mode(spec, result);
     if (!o.common.json) {
-        emit_line(text_header(ctx));
-        flush();
+        out.line(text_header(ctx));
+        out.flush();
     }
 
     install_stop_handlers();
@@ -406,14 +343,14 @@ int main(int argc, char **argv) {
         [&](int ms) -> int {
             int r = ebpf ? ebpf->poll(ms) : afp->poll(ms, handle);
             if (owner_wait.waiting()) owner_wait.flush(mono_now_ns());
-            flush();
+            out.flush();
             return r;
         },
         [&](bool) {
             tracker.sweep(mono_now_ns());
             owner_wait.flush(mono_now_ns());
-            flush();
-            return write_failed ? 1 : 0;
+            out.flush();
+            return out.failed() ? 1 : 0;
         });
     // What the kernel captured before the stop and was not read yet (an
     // AF_PACKET block is handed over within two of its 10 ms timeouts), then
@@ -448,15 +385,15 @@ int main(int argc, char **argv) {
         run.no_owner = procs.misses();
     }
     const uint64_t now = mono_now_ns();
-    if (o.summary) emit_line(o.common.json ? summary.json(ctx, now) : summary.text());
-    emit_line(o.common.json ? json_stats(run, ctx, now) : text_stats(run));
-    flush();
+    if (o.summary) out.line(o.common.json ? summary.json(ctx, now) : summary.text());
+    out.line(o.common.json ? json_stats(run, ctx, now) : text_stats(run));
+    out.flush();
     log::info("%llu packets, %llu DNS messages, %llu left pending, %llu /proc lookups",
               static_cast<unsigned long long>(ts.packets),
               static_cast<unsigned long long>(ts.messages),
               static_cast<unsigned long long>(tracker.pending()),
               static_cast<unsigned long long>(procs.lookups()));
-    if (write_failed) {
+    if (out.failed()) {
         log::error("cannot write output: %s", strerror(errno));
         return 1;
     }

@@ -157,17 +157,7 @@ int main(int argc, char **argv) {
                               o.prometheus = arg;
                               return true;
                           }});
-    parser.add(ToolOption{"port", 0, true, "PORT",
-                          "only traffic on this local or remote port (repeatable)",
-                          [&](const char *arg, std::string &err) {
-                              long v;
-                              if (!parse_positive_long(arg, 65535, v)) {
-                                  err = "expected a port number 1-65535";
-                                  return false;
-                              }
-                              o.ports.insert(static_cast<uint16_t>(v));
-                              return true;
-                          }});
+    parser.add(port_option(o.ports, "only traffic on this local or remote port (repeatable)"));
     flag("ipv4", '4', "only IPv4", o.v4_only);
     flag("ipv6", '6', "only IPv6", o.v6_only);
     flag("tcp", 0, "only TCP", o.tcp_only);

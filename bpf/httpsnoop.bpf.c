@@ -1,0 +1,779 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * httpsnoop: the bytes processes write to and read from TCP sockets that
+ * carry HTTP, and the plaintext of TLS libraries, for user space to parse.
+ *
+ * Plaintext: the arguments of read, write, readv, writev, sendto, recvfrom,
+ * sendmsg and recvmsg are kept per thread at syscall entry, and the buffer
+ * is read at exit, never at entry (only then does it hold what was read).
+ * Two rungs share this code:
+ *   tracepoint:   tp/syscalls/sys_{enter,exit}_<name> (needs tracefs)
+ *   raw_syscalls: raw_tp sys_enter/sys_exit, filtered by syscall number
+ *                 (no tracefs; runs for every syscall on the host)
+ * The fd's socket is found through task->files at exit: a TCP socket's
+ * struct sock address names the connection together with (tgid, fd), and
+ * the kernel-side state of that sock is removed when it reaches TCP_CLOSE,
+ * so a reused fd (a new sock) starts afresh.
+ *
+ * A connection is classified from the first bytes of its first data calls:
+ * an HTTP method, "HTTP/" or the HTTP/2 preface makes it HTTP (everything
+ * it moves is copied from then on); HTTPSNOOP_CLASSIFY_TRIES calls that
+ * look like neither give it up.
+ *
+ * TLS: uprobes on SSL_read/SSL_write(_ex) and gnutls_record_recv/send note
+ * the buffer per thread; the read/write syscall the same thread makes
+ * inside the call ties the SSL object to its fd (kept per SSL object for
+ * calls served from OpenSSL's buffer), and the return probe copies the
+ * plaintext. The ciphertext of those syscalls is not copied.
+ */
+#include "bpfkit_events.bpf.h"
+#include "httpsnoop.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define S_IFMT_	     00170000
+#define S_IFSOCK_    0140000
+#define SOCK_STREAM_ 1
+#define TCP_CLOSE_   7
+
+/* Set by user space before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 max_capture = 512;
+
+/* Syscall numbers (raw_syscalls rung). */
+#if defined(__TARGET_ARCH_x86)
+#define NR_read	    0
+#define NR_write    1
+#define NR_close    3
+#define NR_readv    19
+#define NR_writev   20
+#define NR_sendto   44
+#define NR_recvfrom 45
+#define NR_sendmsg  46
+#define NR_recvmsg  47
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_close    57
+#define NR_read	    63
+#define NR_write    64
+#define NR_readv    65
+#define NR_writev   66
+#define NR_sendto   206
+#define NR_recvfrom 207
+#define NR_sendmsg  211
+#define NR_recvmsg  212
+#else
+#error "syscall numbers for this architecture are missing"
+#endif
+
+BPFKIT_EVENTS_MAP(events, 16 << 20);
+
+enum buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_MSG = 2 };
+
+/* A syscall in progress on one thread. */
+struct call {
+	__u64 ts;
+	__u64 sk;  /* the fd's TCP socket, found at entry */
+	__u64 buf; /* the buffer, the iovec array, or the msghdr */
+	__u32 nr;
+	__s32 fd;
+	__u32 niov;
+	__u8 kind; /* enum buf_kind */
+	__u8 dir;
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct call);
+} calls SEC(".maps");
+
+/* A TLS library call in progress on one thread. */
+struct tls_call {
+	__u64 ts;
+	__u64 ssl;
+	__u64 buf;
+	__u64 outlen; /* size_t * of the _ex calls, 0 otherwise */
+	__u64 sk;     /* learned from the syscall made inside */
+	__s32 fd;
+	__u8 dir;
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct ssl_fd {
+	__u64 sk;
+	__s32 fd;
+	__u32 pad;
+};
+
+/* SSL object -> its socket, for calls served from the library's buffer.
+ * A cache: an entry lost is learned again at the next syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, struct ssl_fd);
+} ssl_fds SEC(".maps");
+
+struct conn {
+	__u8 state; /* enum httpsnoop_conn_state */
+	__u8 tries;
+	__u8 plen; /* first bytes collected from calls shorter than four */
+	__u8 prefix[3];
+	__u8 pad[2];
+};
+
+/* sk (sk|1 for the TLS plaintext on it) -> classification. Entries go when
+ * the socket reaches TCP_CLOSE. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, __u64);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+BPFKIT_STATS_MAP(HTTPSNOOP_STAT_MAX)
+
+struct scratch {
+	struct httpsnoop_event ev;
+	__u8 data[2 * HTTPSNOOP_CAP_MAX];
+};
+
+BPFKIT_SCRATCH_MAP(struct scratch);
+
+/* The TCP (stream, inet) socket behind fd of the current task, or 0. */
+static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fdarr;
+	struct file *file = 0;
+	struct socket *sock;
+	struct sock *sk;
+	unsigned int max_fds;
+	umode_t mode;
+	short type;
+	__u16 family;
+
+	if (fd < 0)
+		return 0;
+	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	if ((unsigned int)fd >= max_fds)
+		return 0;
+	fdarr = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdarr[fd]) || !file)
+		return 0;
+	mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT_) != S_IFSOCK_)
+		return 0;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock)
+		return 0;
+	type = BPF_CORE_READ(sock, type);
+	if (type != SOCK_STREAM_)
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != BPFKIT_AF_INET && family != BPFKIT_AF_INET6)
+		return 0;
+	return (__u64)sk;
+}
+
+/* Whether the first bytes start an HTTP/1.x message or the HTTP/2 preface. */
+static __always_inline bool looks_http(const char *b)
+{
+	switch (b[0]) {
+	case 'G':
+		return b[1] == 'E' && b[2] == 'T' && b[3] == ' ';
+	case 'P':
+		return (b[1] == 'O' && b[2] == 'S' && b[3] == 'T') ||
+		       (b[1] == 'U' && b[2] == 'T' && b[3] == ' ') ||
+		       (b[1] == 'A' && b[2] == 'T' && b[3] == 'C') ||
+		       (b[1] == 'R' && b[2] == 'I' && b[3] == ' ');
+	case 'H':
+		return (b[1] == 'E' && b[2] == 'A' && b[3] == 'D') ||
+		       (b[1] == 'T' && b[2] == 'T' && b[3] == 'P');
+	case 'D':
+		return b[1] == 'E' && b[2] == 'L' && b[3] == 'E';
+	case 'O':
+		return b[1] == 'P' && b[2] == 'T' && b[3] == 'I';
+	case 'C':
+		return b[1] == 'O' && b[2] == 'N' && b[3] == 'N';
+	case 'T':
+		return b[1] == 'R' && b[2] == 'A' && b[3] == 'C';
+	default:
+		return false;
+	}
+}
+
+/* Whether n (1-3) bytes could begin what looks_http() accepts. */
+static __always_inline bool could_be_http(const char *b, __u32 n)
+{
+	static const char pats[11][4] = {"GET ", "POST", "PUT ", "PATC", "PRI ", "HEAD",
+					 "HTTP", "DELE", "OPTI", "CONN", "TRAC"};
+
+	for (int i = 0; i < 11; i++) {
+		bool ok = true;
+
+		for (__u32 j = 0; j < 3; j++)
+			if (j < n && pats[i][j] != b[j])
+				ok = false;
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline void set_conn(__u64 key, struct conn *n)
+{
+	if (bpf_map_update_elem(&conns, &key, n, BPF_ANY))
+		stat_add(HTTPSNOOP_STAT_CONNS_FULL, 1);
+}
+
+/* Decides whether a call's bytes are copied: the connection is HTTP, or
+ * these first bytes (avail of them at first) make it so. A request that
+ * comes a byte or two at a time (a slow client) is collected in the
+ * connection's prefix until four bytes tell, its pieces copied meanwhile. */
+static __always_inline bool want(__u64 key, __u64 first, __u64 avail)
+{
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct conn n = {};
+	char b[4] = {};
+	__u32 have = 0, take;
+
+	if (c) {
+		if (c->state == HTTPSNOOP_CONN_HTTP)
+			return true;
+		if (c->state == HTTPSNOOP_CONN_OTHER)
+			return false;
+		n = *c;
+		have = n.plen & 3;
+		for (__u32 i = 0; i < 3; i++)
+			if (i < have)
+				b[i] = n.prefix[i];
+	}
+	if (!first || !avail)
+		return false;
+	take = 4 - have;
+	if (take > avail)
+		take = avail;
+	if (have == 0 && take == 4) {
+		if (bpf_probe_read_user(b, 4, (void *)first))
+			return false;
+	} else {
+		/* Byte by byte into a word (an index into b would be pointer
+		 * arithmetic the verifier refuses). */
+		__u32 w = (__u8)b[0] | ((__u8)b[1] << 8) | ((__u8)b[2] << 16);
+
+		for (__u32 i = 0; i < 4; i++) {
+			__u8 ch;
+
+			if (i >= take)
+				break;
+			if (bpf_probe_read_user(&ch, 1, (void *)(first + i)))
+				return false;
+			w |= (__u32)ch << (((have + i) & 3) * 8);
+		}
+		b[0] = w & 0xff;
+		b[1] = (w >> 8) & 0xff;
+		b[2] = (w >> 16) & 0xff;
+		b[3] = (w >> 24) & 0xff;
+	}
+	have += take;
+	if (have >= 4) {
+		n.plen = 0;
+		if (looks_http(b)) {
+			n.state = HTTPSNOOP_CONN_HTTP;
+			set_conn(key, &n);
+			return true;
+		}
+	} else if (could_be_http(b, have)) {
+		n.plen = have;
+		for (__u32 i = 0; i < 3; i++)
+			n.prefix[i] = b[i];
+		set_conn(key, &n);
+		return true;
+	} else {
+		n.plen = 0;
+	}
+	if (++n.tries >= HTTPSNOOP_CLASSIFY_TRIES) {
+		n.state = HTTPSNOOP_CONN_OTHER;
+		stat_add(HTTPSNOOP_STAT_NOT_HTTP, 1);
+	}
+	set_conn(key, &n);
+	return false;
+}
+
+static __always_inline void fill_addrs(struct httpsnoop_event *ev, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	ev->family = (__u8)family;
+	ev->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	ev->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == BPFKIT_AF_INET) {
+		bpf_core_read(ev->laddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(ev->raddr, 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(ev->laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(ev->raddr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline struct scratch *event_head(__u8 kind, __u8 dir, __s32 fd, __u64 sk, __u64 ts)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct task_struct *task;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (!s)
+		return 0;
+	__builtin_memset(&s->ev, 0, sizeof(s->ev));
+	s->ev.ts_ns = ts;
+	s->ev.sk = sk;
+	s->ev.tgid = id >> 32;
+	s->ev.tid = (__u32)id;
+	s->ev.fd = fd;
+	s->ev.kind = kind;
+	s->ev.dir = dir;
+	s->ev.cgroup_id = bpf_get_current_cgroup_id();
+	task = (struct task_struct *)bpf_get_current_task();
+	if (bpf_probe_read_kernel_str(s->ev.comm, sizeof(s->ev.comm),
+				      &BPF_CORE_READ(task, group_leader)->comm) <= 0)
+		bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	return s;
+}
+
+static __always_inline void send(void *ctx, struct scratch *s, __u32 cap)
+{
+	if (cap > HTTPSNOOP_CAP_MAX)
+		cap = HTTPSNOOP_CAP_MAX;
+	s->ev.cap = cap;
+	if (bpfkit_emit_lazy(ctx, &events, s, sizeof(s->ev) + cap, HTTPSNOOP_WAKE_BYTES))
+		stat_add(HTTPSNOOP_STAT_RING_DROPS, 1);
+	else
+		stat_add(HTTPSNOOP_STAT_EVENTS, 1);
+}
+
+/* Copies up to n bytes from user memory at src to the event's data at off;
+ * returns the bytes copied. */
+static __always_inline __u32 copy_user(struct scratch *s, __u32 off, __u64 src, __u64 n)
+{
+	__u32 room, len;
+
+	if (off >= max_capture || off >= HTTPSNOOP_CAP_MAX)
+		return 0;
+	room = max_capture - off;
+	len = n < room ? (__u32)n : room;
+	if (!len)
+		return 0;
+	len = ((len - 1) & (HTTPSNOOP_CAP_MAX - 1)) + 1;
+	off &= HTTPSNOOP_CAP_MAX - 1;
+	if (bpf_probe_read_user(&s->data[off], len, (void *)src)) {
+		stat_add(HTTPSNOOP_STAT_READ_FAULTS, 1);
+		return 0;
+	}
+	return len;
+}
+
+/* The data of a finished call of `ret` bytes: its first bytes, the
+ * connection's addresses, into the ring buffer. */
+static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64 ret, __u8 flags)
+{
+	struct scratch *s = event_head(HTTPSNOOP_EV_DATA, c->dir, c->fd, sk, c->ts);
+	__u32 cap = 0;
+
+	if (!s)
+		return;
+	s->ev.len = ret > 0xffffffffULL ? 0xffffffffU : (__u32)ret;
+	s->ev.flags = flags;
+	if (!(flags & HTTPSNOOP_F_NOFD))
+		fill_addrs(&s->ev, (struct sock *)sk);
+	if (c->kind == BUF_PLAIN) {
+		cap = copy_user(s, 0, c->buf, ret);
+	} else {
+		struct iovec *iov = (struct iovec *)c->buf;
+		__u64 left = ret;
+		__u32 niov = c->niov;
+
+		for (__u32 i = 0; i < HTTPSNOOP_MAX_IOV; i++) {
+			struct iovec v = {};
+
+			if (i >= niov || !left || cap >= max_capture)
+				break;
+			if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+				break;
+			if (v.iov_len > left)
+				v.iov_len = left;
+			__u32 got = copy_user(s, cap, (__u64)v.iov_base, v.iov_len);
+
+			cap += got;
+			left -= v.iov_len;
+			if (got < v.iov_len)
+				break;
+		}
+	}
+	if (cap < s->ev.len)
+		stat_add(HTTPSNOOP_STAT_TRUNCATED, 1);
+	send(ctx, s, cap);
+}
+
+/* The start of a call's data and how many bytes of it are there, for
+ * classification. */
+static __always_inline __u64 first_bytes(struct call *c, __u64 ret, __u64 *avail)
+{
+	struct iovec v = {};
+
+	*avail = ret;
+	if (c->kind == BUF_PLAIN)
+		return c->buf;
+	if (!c->niov || bpf_probe_read_user(&v, sizeof(v), (void *)c->buf))
+		return 0;
+	if (v.iov_len < *avail)
+		*avail = v.iov_len;
+	return (__u64)v.iov_base;
+}
+
+/* ---- syscall entry and exit, shared by both rungs ---- */
+
+static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call c = {};
+
+	if ((id >> 32) == self_tgid)
+		return;
+	c.nr = nr;
+	c.fd = (__s32)a0;
+	c.buf = a1;
+	switch (nr) {
+	case NR_write:
+	case NR_sendto:
+		c.dir = HTTPSNOOP_WRITE;
+		break;
+	case NR_read:
+	case NR_recvfrom:
+		c.dir = HTTPSNOOP_READ;
+		break;
+	case NR_writev:
+		c.dir = HTTPSNOOP_WRITE;
+		c.kind = BUF_IOV;
+		c.niov = (__u32)a2;
+		break;
+	case NR_readv:
+		c.dir = HTTPSNOOP_READ;
+		c.kind = BUF_IOV;
+		c.niov = (__u32)a2;
+		break;
+	case NR_sendmsg:
+	case NR_recvmsg: {
+		struct user_msghdr m = {};
+
+		c.dir = nr == NR_sendmsg ? HTTPSNOOP_WRITE : HTTPSNOOP_READ;
+		c.kind = BUF_IOV;
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)a1))
+			return;
+		c.buf = (__u64)m.msg_iov;
+		c.niov = (__u32)m.msg_iovlen;
+		break;
+	}
+	case NR_close: {
+		/* The fd still names its socket here: tell user space. */
+		__u64 sk = tcp_sock_of_fd(c.fd);
+		struct conn *cn;
+		struct scratch *s;
+		__u64 tk = sk | 1;
+
+		if (!sk)
+			return;
+		cn = bpf_map_lookup_elem(&conns, &sk);
+		if (!cn || cn->state != HTTPSNOOP_CONN_HTTP) {
+			cn = bpf_map_lookup_elem(&conns, &tk);
+			if (!cn || cn->state != HTTPSNOOP_CONN_HTTP)
+				return;
+		}
+		s = event_head(HTTPSNOOP_EV_CLOSE, 0, c.fd, sk, bpf_ktime_get_ns());
+		if (s)
+			send(0, s, 0);
+		return;
+	}
+	default:
+		return;
+	}
+	/* Only calls on TCP sockets that are (or may be) HTTP, or that a TLS
+	 * library makes, are followed to their exit: the others cost this
+	 * walk of the file table and nothing more. */
+	c.sk = tcp_sock_of_fd(c.fd);
+	if (!c.sk)
+		return;
+	if (!bpf_map_lookup_elem(&tls_calls, &id)) {
+		struct conn *cn = bpf_map_lookup_elem(&conns, &c.sk);
+
+		if (cn && cn->state == HTTPSNOOP_CONN_OTHER)
+			return;
+	}
+	c.ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&calls, &id, &c, BPF_ANY))
+		stat_add(HTTPSNOOP_STAT_ARGS_FULL, 1);
+}
+
+static __always_inline void on_exit(void *ctx, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct call *c = bpf_map_lookup_elem(&calls, &id);
+	struct tls_call *t;
+	__u64 sk, first, avail;
+
+	if (!c)
+		return;
+	if (ret <= 0)
+		goto out;
+	sk = c->sk;
+	t = bpf_map_lookup_elem(&tls_calls, &id);
+	if (t) {
+		/* Inside SSL_read/SSL_write: ciphertext; note the socket. */
+		t->fd = c->fd;
+		t->sk = sk;
+		goto out;
+	}
+	if (c->dir == HTTPSNOOP_READ)
+		c->ts = bpf_ktime_get_ns();
+	first = first_bytes(c, (__u64)ret, &avail);
+	if (want(sk, first, avail))
+		emit_data(ctx, c, sk, (__u64)ret, 0);
+out:
+	bpf_map_delete_elem(&calls, &id);
+}
+
+/* ---- rung "raw_syscalls": raw_tp sys_enter/sys_exit ---- */
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(httpsnoop_raw_enter, struct pt_regs *regs, long nr)
+{
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+	case NR_readv:
+	case NR_writev:
+	case NR_sendto:
+	case NR_recvfrom:
+	case NR_sendmsg:
+	case NR_recvmsg:
+	case NR_close:
+		break;
+	default:
+		return 0;
+	}
+	on_enter((__u32)nr, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),
+		 PT_REGS_PARM3_CORE_SYSCALL(regs));
+	return 0;
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
+{
+	on_exit(ctx, ret);
+	return 0;
+}
+
+/* ---- rung "tracepoint": the syscalls:* tracepoints (tracefs) ---- */
+
+#define TP_PAIR(name)                                                                              \
+	SEC("tp/syscalls/sys_enter_" #name)                                                        \
+	int httpsnoop_tp_enter_##name(struct trace_event_raw_sys_enter *ctx)                       \
+	{                                                                                          \
+		on_enter(NR_##name, ctx->args[0], ctx->args[1], ctx->args[2]);                     \
+		return 0;                                                                          \
+	}                                                                                          \
+	SEC("tp/syscalls/sys_exit_" #name)                                                         \
+	int httpsnoop_tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                         \
+	{                                                                                          \
+		on_exit(ctx, ctx->ret);                                                            \
+		return 0;                                                                          \
+	}
+
+TP_PAIR(read)
+TP_PAIR(write)
+TP_PAIR(readv)
+TP_PAIR(writev)
+TP_PAIR(sendto)
+TP_PAIR(recvfrom)
+TP_PAIR(sendmsg)
+TP_PAIR(recvmsg)
+
+SEC("tp/syscalls/sys_enter_close")
+int httpsnoop_tp_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	on_enter(NR_close, ctx->args[0], 0, 0);
+	return 0;
+}
+
+/* ---- every rung: the socket's end clears its classification ---- */
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(httpsnoop_sock_state, struct sock *sk, int oldstate, int newstate)
+{
+	__u64 key = (__u64)sk, tk = key | 1;
+	struct conn *c, *ct;
+	struct scratch *s;
+	__u8 seen = 0, http = 0;
+
+	if (newstate != TCP_CLOSE_)
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c) {
+		seen = 1;
+		http = c->state == HTTPSNOOP_CONN_HTTP;
+	}
+	ct = bpf_map_lookup_elem(&conns, &tk);
+	if (ct) {
+		seen = 1;
+		http |= ct->state == HTTPSNOOP_CONN_HTTP;
+	}
+	if (!seen)
+		return 0;
+	bpf_map_delete_elem(&conns, &key);
+	bpf_map_delete_elem(&conns, &tk);
+	if (!http)
+		return 0;
+	/* Not in the owner's context: sk alone names what ended. */
+	s = event_head(HTTPSNOOP_EV_CLOSE, 0, -1, key, bpf_ktime_get_ns());
+	if (!s)
+		return 0;
+	s->ev.tgid = 0;
+	s->ev.tid = 0;
+	s->ev.flags = HTTPSNOOP_F_SKGONE;
+	__builtin_memset(s->ev.comm, 0, sizeof(s->ev.comm));
+	send(ctx, s, 0);
+	return 0;
+}
+
+/* ---- TLS: OpenSSL and GnuTLS ---- */
+
+static __always_inline void tls_enter(__u64 ssl, __u64 buf, __u64 outlen, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call t = {};
+
+	if ((id >> 32) == self_tgid)
+		return;
+	t.ts = bpf_ktime_get_ns();
+	t.ssl = ssl;
+	t.buf = buf;
+	t.outlen = outlen;
+	t.fd = -1;
+	t.dir = dir;
+	/* SSL_read may call SSL_read_ex inside: the outer call keeps the note. */
+	bpf_map_update_elem(&tls_calls, &id, &t, BPF_NOEXIST);
+}
+
+/* ex: 0 for the calls that return the byte count, 1 for the _ex ones
+ * (return 1 and the count in *outlen). */
+static __always_inline void tls_exit(void *ctx, long ret, int ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *t = bpf_map_lookup_elem(&tls_calls, &id);
+	struct ssl_key k = {};
+	struct ssl_fd *known;
+	struct call c = {};
+	__u64 n = 0, sk, key;
+	__u8 flags = HTTPSNOOP_F_TLS;
+
+	if (!t)
+		return;
+	/* Only the call that made the note (not one nested in it) ends it. */
+	if ((t->outlen != 0) != (ex != 0))
+		return;
+	stat_add(HTTPSNOOP_STAT_TLS_CALLS, 1);
+	if (ex) {
+		size_t got = 0;
+
+		if (ret == 1 && !bpf_probe_read_user(&got, sizeof(got), (void *)t->outlen))
+			n = got;
+	} else if (ret > 0) {
+		n = (__u64)ret;
+	}
+	k.ssl = t->ssl;
+	k.tgid = id >> 32;
+	if (t->sk) {
+		struct ssl_fd v = {.sk = t->sk, .fd = t->fd};
+
+		bpf_map_update_elem(&ssl_fds, &k, &v, BPF_ANY);
+	} else {
+		known = bpf_map_lookup_elem(&ssl_fds, &k);
+		if (known) {
+			t->sk = known->sk;
+			t->fd = known->fd;
+		}
+	}
+	if (!n)
+		goto out;
+	c.ts = t->dir == HTTPSNOOP_READ ? bpf_ktime_get_ns() : t->ts;
+	c.buf = t->buf;
+	c.fd = t->fd;
+	c.dir = t->dir;
+	sk = t->sk;
+	if (!sk) {
+		/* The socket is not known yet: the SSL object stands in. */
+		stat_add(HTTPSNOOP_STAT_TLS_NOFD, 1);
+		sk = t->ssl;
+		flags |= HTTPSNOOP_F_NOFD;
+	}
+	key = sk | 1;
+	if (want(key, t->buf, n)) {
+		emit_data(ctx, &c, sk, n, flags);
+	}
+out:
+	bpf_map_delete_elem(&tls_calls, &id);
+}
+
+/* An entry probe: the buffer, and the count's address of the _ex calls. */
+#define TLS_ENTRY(name, dir, ex)                                                                   \
+	SEC("uprobe")                                                                              \
+	int BPF_KPROBE(name, void *obj, void *buf, size_t num, size_t *got)                        \
+	{                                                                                          \
+		tls_enter((__u64)obj, (__u64)buf, (ex) ? (__u64)got : 0, dir);                     \
+		return 0;                                                                          \
+	}
+
+/* A return probe; type is the function's return type (an int's upper half
+ * in the register is not defined). */
+#define TLS_RETURN(name, type, ex)                                                                 \
+	SEC("uretprobe")                                                                           \
+	int BPF_KRETPROBE(name, type ret)                                                          \
+	{                                                                                          \
+		tls_exit(ctx, (long)ret, ex);                                                      \
+		return 0;                                                                          \
+	}
+
+/* OpenSSL 1.1 and 3: int SSL_read/SSL_write(ssl, buf, num), and the _ex
+ * calls (1.1.1 and later) that return 1 and the count in *got. */
+TLS_ENTRY(httpsnoop_ssl_read, HTTPSNOOP_READ, 0)
+TLS_RETURN(httpsnoop_ssl_read_ret, int, 0)
+TLS_ENTRY(httpsnoop_ssl_write, HTTPSNOOP_WRITE, 0)
+TLS_RETURN(httpsnoop_ssl_write_ret, int, 0)
+TLS_ENTRY(httpsnoop_ssl_read_ex, HTTPSNOOP_READ, 1)
+TLS_RETURN(httpsnoop_ssl_read_ex_ret, int, 1)
+TLS_ENTRY(httpsnoop_ssl_write_ex, HTTPSNOOP_WRITE, 1)
+TLS_RETURN(httpsnoop_ssl_write_ex_ret, int, 1)
+
+/* GnuTLS: ssize_t gnutls_record_recv/send(session, data, size). */
+TLS_ENTRY(httpsnoop_gnutls_recv, HTTPSNOOP_READ, 0)
+TLS_ENTRY(httpsnoop_gnutls_send, HTTPSNOOP_WRITE, 0)
+TLS_RETURN(httpsnoop_gnutls_ret, long, 0)

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""httpsnoop's test peer: a slow HTTP/1.1 server and clients whose bytes on
+the wire are known exactly.
+
+  httprig.py serve PORT            keep-alive server; GET /slow sleeps 100 ms,
+                                   every other path answers at once; prints
+                                   "ready PID" once it listens
+  httprig.py pipeline PORT N       N GET requests in one write on one
+                                   connection, then reads N responses
+  httprig.py reuse PORT            two connections one after the other that
+                                   get the same fd number; prints both fds
+  httprig.py garbage PORT          bytes that are not HTTP
+  httprig.py bigheader PORT        a request whose header line is 1 MiB
+  httprig.py slowloris PORT SECS   a request head trickled a byte at a time,
+                                   then the connection is closed unfinished
+Every client prints its pid first ("pid N").
+"""
+import http.server
+import os
+import socket
+import sys
+import time
+
+
+class Slow(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        if self.path.startswith("/slow"):
+            time.sleep(0.1)
+        body = b"slow\n" if self.path.startswith("/slow") else b"fast\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *a):
+        pass
+
+
+def connect(port):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def drain_and_close(s):
+    """Reads what the server says until it closes (or 3 s pass)."""
+    s.settimeout(3)
+    try:
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass
+    s.close()
+
+
+def read_responses(s, n):
+    """Reads until n responses with Content-Length bodies have arrived."""
+    buf = b""
+    got = 0
+    while got < n:
+        while b"\r\n\r\n" not in buf:
+            d = s.recv(65536)
+            if not d:
+                return got
+            buf += d
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v)
+        while len(rest) < length:
+            d = s.recv(65536)
+            if not d:
+                return got
+            rest += d
+        buf = rest[length:]
+        got += 1
+    return got
+
+
+def main():
+    cmd, port = sys.argv[1], int(sys.argv[2])
+    if cmd == "serve":
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), Slow)
+        print("ready", os.getpid(), flush=True)
+        srv.serve_forever()
+        return
+    print("pid", os.getpid(), flush=True)
+    if cmd == "pipeline":
+        n = int(sys.argv[3])
+        s = connect(port)
+        req = b"".join(b"GET /pipe/%d HTTP/1.1\r\nHost: rig\r\n\r\n" % i for i in range(n))
+        s.sendall(req)
+        print("responses", read_responses(s, n), flush=True)
+        s.close()
+    elif cmd == "reuse":
+        for i in range(2):
+            s = connect(port)
+            s.sendall(b"GET /reuse/%d HTTP/1.1\r\nHost: rig\r\n\r\n" % i)
+            read_responses(s, 1)
+            print("fd", s.fileno(), "port", s.getsockname()[1], flush=True)
+            s.close()
+    elif cmd == "garbage":
+        s = connect(port)
+        s.sendall(b"\x16\x03\x01\x00\xffTHIS IS NOT HTTP\r\n\r\n" + os.urandom(64))
+        drain_and_close(s)
+    elif cmd == "bigheader":
+        s = connect(port)
+        s.sendall(b"GET /big HTTP/1.1\r\nHost: rig\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+        drain_and_close(s)
+    elif cmd == "slowloris":
+        secs = float(sys.argv[3])
+        s = connect(port)
+        head = b"GET /loris HTTP/1.1\r\nHost: rig\r\nX-Slow: "
+        end = time.time() + secs
+        i = 0
+        while time.time() < end:
+            s.send(head[i:i + 1] if i < len(head) else b"a")
+            i += 1
+            time.sleep(0.05)
+        s.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+// httpsnoop's user space without a kernel: HTTP/1 framing over captured
+// prefixes, pairing, HTTP/2 with HPACK, and the output.
+#include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
+
+#include <string>
+#include <vector>
+
+#include "httpsnoop_h2.h"
+#include "httpsnoop_http.h"
+#include "httpsnoop_output.h"
+#include "httpsnoop_tracker.h"
+
+using namespace bpfkit::httpsnoop;
+
+namespace {
+
+struct Rig {
+    std::vector<Record> out;
+    Tracker t{TrackerOptions{}, [this](Record &&r) { out.push_back(std::move(r)); }};
+    uint64_t now = 1000;
+    // A call of `len` bytes of which the first `cap` (all by default) are seen.
+    void call(bool write, const std::string &bytes, uint64_t extra = 0, int fd = 3) {
+        DataEvent e;
+        e.key = ConnKey{10, fd, 0xabc0, false};
+        e.info.pid = 10;
+        e.info.comm = "t";
+        e.write = write;
+        e.chunk.ts_ns = now;
+        e.chunk.data =
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
+        e.chunk.len = bytes.size() + extra;
+        t.data(e);
+        now += 1000;
+    }
+};
+
+const std::string kReq = "GET /a HTTP/1.1\r\nHost: x\r\nCookie: secret\r\n\r\n";
+const std::string kResp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+}  // namespace
+
+TEST(HttpsnoopHttp, StartLines) {
+    EXPECT_TRUE(starts_message("GET / HTTP/1.1"));
+    EXPECT_TRUE(starts_message("HTTP/1.0 200"));
+    EXPECT_FALSE(starts_message("GETX /"));
+    EXPECT_FALSE(starts_message("\x16\x03\x01"));
+    EXPECT_TRUE(could_start("GE"));
+    EXPECT_TRUE(could_start("HTT"));
+    EXPECT_FALSE(could_start("GX"));
+    EXPECT_TRUE(is_h2_preface(kH2Preface));
+}
+
+TEST(HttpsnoopTracker, KeepAliveClientPairsInOrderWithLatency) {
+    Rig r;
+    r.call(true, kReq);
+    r.call(false, kResp);
+    r.call(true, "POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc");
+    r.call(false, "HTTP/1.1 201 Created\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    r.call(false, "0\r\n\r\n");
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_EQ(r.out[0].role, Role::Client);
+    EXPECT_EQ(r.out[0].request->path, "/a");
+    EXPECT_EQ(r.out[0].request->host, "x");
+    EXPECT_EQ(r.out[0].response->status, 200);
+    EXPECT_EQ(r.out[0].latency_ns, 1000);
+    EXPECT_EQ(r.out[1].request->method, "POST");
+    EXPECT_EQ(r.out[1].request->body_bytes, 3u);
+    EXPECT_EQ(r.out[1].response->status, 201);
+    EXPECT_EQ(r.out[1].response->body_bytes, 13u);  // "3\r\nabc\r\n0\r\n\r\n"
+}
+
+TEST(HttpsnoopTracker, ServerSidePipelinedHeadAnd1xxAnd304) {
+    Rig r;
+    r.call(false, "HEAD /h HTTP/1.1\r\n\r\nGET /n HTTP/1.1\r\n\r\nGET /m HTTP/1.1\r\n\r\n");
+    // HEAD's response declares a length but has no body; 100 takes no request.
+    r.call(true,
+           "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n"
+           "HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\n"
+           "HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno");
+    ASSERT_EQ(r.out.size(), 3u);
+    EXPECT_EQ(r.out[0].role, Role::Server);
+    EXPECT_EQ(r.out[0].request->method, "HEAD");
+    EXPECT_EQ(r.out[0].response->status, 200);
+    EXPECT_EQ(r.out[1].request->path, "/n");
+    EXPECT_EQ(r.out[1].response->status, 304);
+    EXPECT_EQ(r.out[2].request->path, "/m");
+    EXPECT_EQ(r.out[2].response->status, 404);
+    EXPECT_EQ(r.t.stats().informational, 1u);
+}
+
+TEST(HttpsnoopTracker, BodyPastTheCaptureIsSkippedByLength) {
+    Rig r;
+    r.call(true, kReq);
+    r.call(false, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nxx", 50000);
+    r.call(false, "yy", 49994);  // 50002 + 49996 bytes so far
+    ASSERT_TRUE(r.out.empty());
+    r.call(false, "zz");
+    ASSERT_EQ(r.out.size(), 1u);
+    EXPECT_EQ(r.out[0].response->body_bytes, 100000u);
+    EXPECT_FALSE(r.out[0].response->truncated);
+    // The next exchange on the connection is framed again.
+    r.call(true, kReq);
+    r.call(false, kResp);
+    EXPECT_EQ(r.out.size(), 2u);
+}
+
+TEST(HttpsnoopTracker, HeadCutByTheCaptureIsTruncatedAndResyncs) {
+    Rig r;
+    r.call(false, "GET /big HTTP/1.1\r\nX-Big: aaaa", 1 << 20);
+    r.call(true, "HTTP/1.1 431 Too Large\r\nContent-Length: 0\r\n\r\n");
+    ASSERT_EQ(r.out.size(), 1u);
+    EXPECT_EQ(r.out[0].request->path, "/big");
+    EXPECT_TRUE(r.out[0].request->truncated);
+    EXPECT_EQ(r.out[0].response->status, 431);
+    EXPECT_EQ(r.t.stats().truncated_heads, 1u);
+    r.call(false, kReq);
+    r.call(true, kResp);
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_EQ(r.out[1].request->path, "/a");
+}
+
+TEST(HttpsnoopTracker, SendfileBodyEndsWhenTheNextRequestStarts) {
+    Rig r;
+    r.call(false, kReq);
+    r.call(true, "HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n");  // body by sendfile
+    r.call(false, "GET /b HTTP/1.1\r\n\r\n");
+    r.call(true, kResp);
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_TRUE(r.out[0].response->body_unseen);
+    EXPECT_EQ(r.out[0].response->body_bytes, 4096u);
+    EXPECT_EQ(r.out[1].request->path, "/b");
+}
+
+TEST(HttpsnoopTracker, SlowClientAByteAtATimeAndCloseMakesIncomplete) {
+    Rig r;
+    for (char c : std::string("GET /loris HTTP/1.1\r\nX-A: b"))
+        r.call(false, std::string(1, c));
+    r.t.close(10, 3, 0xabc0, r.now);
+    ASSERT_EQ(r.out.size(), 1u);
+    EXPECT_EQ(r.out[0].kind, RecordKind::Incomplete);
+    EXPECT_EQ(r.out[0].request->path, "/loris");
+}
+
+TEST(HttpsnoopTracker, TimeoutThenLateAnswerAndCloseReportsUnanswered) {
+    Rig r;
+    r.call(true, kReq);
+    r.t.sweep(r.now + 20'000'000'000ULL);
+    ASSERT_EQ(r.out.size(), 1u);
+    EXPECT_EQ(r.out[0].kind, RecordKind::Timeout);
+    r.call(false, kResp);
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_TRUE(r.out[1].late);
+    r.call(true, kReq);
+    r.t.close(10, 3, 0xabc0, r.now);
+    ASSERT_EQ(r.out.size(), 3u);
+    EXPECT_EQ(r.out[2].kind, RecordKind::Unanswered);
+}
+
+TEST(HttpsnoopTracker, DupedFdsOfOneSocketAreOneConnection) {
+    // An inetd-style server reads the request from fd 0 and answers on fd 1.
+    Rig r;
+    r.call(false, kReq, 0, 0);
+    r.call(true, kResp, 0, 1);
+    ASSERT_EQ(r.out.size(), 1u);
+    EXPECT_EQ(r.out[0].role, Role::Server);
+    EXPECT_EQ(r.out[0].response->status, 200);
+    // close(0) leaves the connection to fd 1; the socket's end closes it.
+    r.call(false, kReq, 0, 0);
+    r.t.close(10, 0, 0xabc0, r.now);
+    EXPECT_EQ(r.t.connections(), 1u);
+    r.t.close(0, -1, 0xabc0, r.now);
+    EXPECT_EQ(r.t.connections(), 0u);
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_EQ(r.out[1].kind, RecordKind::Unanswered);
+}
+
+TEST(HttpsnoopTracker, GarbageIsMalformedAndAResponseWithoutRequestIsShown) {
+    Rig r;
+    r.call(false, std::string("\x16\x03\x01\x00\xff junk", 10));
+    r.call(true, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(r.out.size(), 1u);
+    EXPECT_EQ(r.out[0].kind, RecordKind::ResponseOnly);
+    EXPECT_EQ(r.t.stats().malformed, 1u);
+}
+
+namespace {
+
+// A HEADERS frame on a stream with an HPACK block of the given fields.
+std::string headers_frame(nghttp2_hd_deflater *d, uint32_t stream,
+                          const std::vector<std::pair<std::string, std::string>> &fields,
+                          bool end_stream) {
+    std::vector<nghttp2_nv> nv;
+    for (auto &[k, v] : fields)
+        nv.push_back(nghttp2_nv{(uint8_t *)k.data(), (uint8_t *)v.data(), k.size(), v.size(),
+                                NGHTTP2_NV_FLAG_NONE});
+    std::vector<uint8_t> block(nghttp2_hd_deflate_bound(d, nv.data(), nv.size()));
+    ssize_t n = nghttp2_hd_deflate_hd(d, block.data(), block.size(), nv.data(), nv.size());
+    std::string f;
+    f += static_cast<char>((n >> 16) & 0xff);
+    f += static_cast<char>((n >> 8) & 0xff);
+    f += static_cast<char>(n & 0xff);
+    f += static_cast<char>(1);
+    f += static_cast<char>(0x4 | (end_stream ? 1 : 0));
+    f += std::string{0, 0, 0, static_cast<char>(stream)};
+    f.append(reinterpret_cast<char *>(block.data()), static_cast<size_t>(n));
+    return f;
+}
+
+}  // namespace
+
+TEST(HttpsnoopH2, PrefaceMarksH2AndHpackDecodesBothSides) {
+    nghttp2_hd_deflater *cli, *srv;
+    ASSERT_EQ(nghttp2_hd_deflate_new(&cli, 4096), 0);
+    ASSERT_EQ(nghttp2_hd_deflate_new(&srv, 4096), 0);
+    Rig r;
+    const std::string settings("\0\0\0\x04\0\0\0\0\0", 9);
+    r.call(true, std::string(kH2Preface) + settings +
+                     headers_frame(cli, 1,
+                                   {{":method", "GET"},
+                                    {":path", "/grpc.Svc/Call"},
+                                    {":authority", "h"},
+                                    {":scheme", "http"},
+                                    {"authorization", "secret"}},
+                                   true));
+    r.call(false, settings + headers_frame(srv, 1, {{":status", "503"}}, true));
+    // A second request reuses the dynamic table.
+    r.call(true, headers_frame(cli, 3,
+                               {{":method", "GET"},
+                                {":path", "/grpc.Svc/Call"},
+                                {":authority", "h"},
+                                {":scheme", "http"}},
+                               true));
+    r.call(false, headers_frame(srv, 3, {{":status", "200"}}, true));
+    ASSERT_EQ(r.out.size(), 2u);
+    for (auto &x : r.out) {
+        EXPECT_EQ(x.proto, "h2");
+        EXPECT_EQ(x.request->method, "GET");
+        EXPECT_EQ(x.request->path, "/grpc.Svc/Call");
+        EXPECT_EQ(x.request->host, "h");
+    }
+    EXPECT_EQ(r.out[0].response->status, 503);
+    EXPECT_EQ(r.out[1].response->status, 200);
+    nghttp2_hd_deflate_del(cli);
+    nghttp2_hd_deflate_del(srv);
+}
+
+TEST(HttpsnoopOutput, JsonNeverCarriesHeaderValuesAndNoQueryCutsTheQuery) {
+    Rig r;
+    r.call(true,
+           "GET /a?token=secret HTTP/1.1\r\nAuthorization: Bearer secret\r\nCookie: "
+           "secret\r\nHost: h\r\n\r\n");
+    r.call(false, "HTTP/1.1 200 OK\r\nSet-Cookie: secret\r\nContent-Length: 0\r\n\r\n");
+    ASSERT_EQ(r.out.size(), 1u);
+    OutputContext ctx{"raw_syscalls", 0, true, false};
+    std::string j = json_record(r.out[0], ctx, "");
+    std::string t = text_record(r.out[0], ctx, "");
+    EXPECT_EQ(j.find("secret"), std::string::npos) << j;
+    EXPECT_EQ(t.find("secret"), std::string::npos) << t;
+    EXPECT_NE(j.find("\"path\":\"/a\""), std::string::npos) << j;
+    EXPECT_NE(j.find("\"schema\":\"httpsnoop/1\""), std::string::npos);
+}

@@ -1,0 +1,77 @@
+# httpsnoop on the kernels of the matrix: auto mode must pick raw_syscalls
+# (the best rung; the VM's /init mounts tracefs, so tracepoint runs too);
+# then on each rung (tracepoint, raw_syscalls)
+# busybox wget against busybox httpd on 127.0.0.1: a 200 and a 404, each
+# once on each side with the right pid (wget's from $!; httpd's a child
+# of the httpd started here), method, path and status; busybox httpd reads
+# the request from fd 0 and answers on fd 1, dups of one socket. No TLS library is in the initramfs: the
+# TLS uprobes are checked on the host's BATS. Sourced by tests.sh.
+
+HS=$BIN/httpsnoop
+
+hs_rung() { # label mode httpsnoop-args...
+	_l=$1 _m=$2
+	shift 2
+	if ! bg_start httpsnoop "$WORK/$_l" --json --port 8080 "$@"; then
+		not_ok "httpsnoop $_l: attaches (says \"httpsnoop: mode: \")" "$(tail -n 12 "$WORK/$_l.err")"
+		kill -KILL "$BG_PID" 2>/dev/null
+		wait "$BG_PID"
+		return 0
+	fi
+	diag "httpsnoop $_l: $(grep '^httpsnoop: mode: ' "$WORK/$_l.err" | cut -c1-300)"
+	wget -q -O /dev/null http://127.0.0.1:8080/index.html &
+	_w1=$!
+	wait "$_w1"
+	wget -q -O /dev/null http://127.0.0.1:8080/missing.html 2>/dev/null &
+	_w2=$!
+	wait "$_w2"
+	sleep 0.3
+	bg_stop
+	is "httpsnoop $_l: exits 0 on SIGINT" "$BG_RC" 0
+	_o=$WORK/$_l.jsonl
+	is "httpsnoop $_l: every record in mode $_m" "$(jq -r .mode "$_o" | sort -u | tr '\n' ' ')" "$_m "
+	# busybox httpd answers each connection from a child of its own:
+	# the server side is the httpd process that is not $HTTPD.
+	_r=$(jq -s -r --argjson w1 "$_w1" --argjson w2 "$_w2" --argjson h "$HTTPD" '
+		def one($p; $path; $st; $role):
+			map(select(.event == "exchange" and .path == $path and
+				(if $p == $h then .comm == "httpd" and .pid != $h else .pid == $p end))) as $m
+			| if ($m | length) != 1 then "WRONG \($role) \($path): \($m | length) exchanges"
+			  elif $m[0].method != "GET" or $m[0].status != $st or $m[0].role != $role then
+				"WRONG \($role) \($path): \($m[0].method) \($m[0].status) \($m[0].role)"
+			  else "ok" end;
+		[one($w1; "/index.html"; 200; "client"), one($w2; "/missing.html"; 404; "client"),
+		 one($h; "/index.html"; 200; "server"), one($h; "/missing.html"; 404; "server")]
+		| map(select(. != "ok")) | if length == 0 then "ok" else join("; ") end' "$_o")
+	case $_r in
+	ok) ok "httpsnoop $_l: wget's 200 and 404 once each on both sides, right pid, method, path, status" ;;
+	*) not_ok "httpsnoop $_l: wget's 200 and 404 once each on both sides, right pid, method, path, status" \
+		"$_r" "$(head -c 2000 "$_o")" ;;
+	esac
+	diag "httpsnoop $_l: $(jq -c 'select(.event == "stats") | del(.schema, .time, .event)' "$_o" | cut -c1-400)"
+}
+
+if [ ! -x "$HS" ]; then
+	not_ok "httpsnoop is in the initramfs"
+else
+	mkdir -p "$WORK/www"
+	echo "hello from the vm" >"$WORK/www/index.html"
+	httpd -f -p 127.0.0.1:8080 -h "$WORK/www" &
+	HTTPD=$!
+	if ! wait_for 10 wget -q -O /dev/null http://127.0.0.1:8080/index.html; then
+		not_ok "busybox httpd listens on 127.0.0.1:8080"
+	else
+		"$HS" --json --duration 1 >"$WORK/auto.jsonl" 2>"$WORK/auto.err"
+		rc=$?
+		is "httpsnoop --json --duration 1: exit 0" "$rc" 0
+		is "httpsnoop --json --duration 1: mode raw_syscalls" \
+			"$(jq -r 'select(.event == "stats").mode' "$WORK/auto.jsonl" 2>/dev/null)" raw_syscalls
+		[ "$rc" = 0 ] || diag "httpsnoop: $(tail -n 6 "$WORK/auto.err")"
+		is "bpfcheck's httpsnoop row: raw_syscalls" "$(tool_row httpsnoop | jq -r .mode)" raw_syscalls
+		[ "$(tool_row httpsnoop | jq -r .mode)" = raw_syscalls ] || explain_bpfcheck -t httpsnoop
+		hs_rung tracepoint tracepoint --hooks=tracepoint
+		hs_rung raw_syscalls raw_syscalls --hooks=raw_syscalls
+	fi
+	kill "$HTTPD" 2>/dev/null
+	wait "$HTTPD" 2>/dev/null
+fi

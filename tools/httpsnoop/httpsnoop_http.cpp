@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "httpsnoop_http.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+namespace bpfkit::httpsnoop {
+
+namespace {
+
+constexpr std::string_view kMethods[] = {"GET",   "POST",    "PUT",     "HEAD", "DELETE",
+                                         "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+
+bool ieq(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); i++)
+        if (tolower(static_cast<unsigned char>(a[i])) != tolower(static_cast<unsigned char>(b[i])))
+            return false;
+    return true;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+        s.remove_suffix(1);
+    return s;
+}
+
+// A decimal number of at most 18 digits.
+std::optional<uint64_t> parse_u64(std::string_view s) {
+    if (s.empty() || s.size() > 18) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+        v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    return v;
+}
+
+std::optional<uint64_t> parse_hex(std::string_view s) {
+    if (s.empty() || s.size() > 15) return std::nullopt;
+    uint64_t v = 0;
+    for (char c : s) {
+        int d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return std::nullopt;
+        v = v * 16 + static_cast<uint64_t>(d);
+    }
+    return v;
+}
+
+// The end of the head (just past the blank line) in s, searching from `from`.
+size_t head_end(std::string_view s, size_t from) {
+    for (size_t i = from; i < s.size(); i++) {
+        if (s[i] != '\n') continue;
+        if (i + 1 < s.size() && s[i + 1] == '\n') return i + 2;
+        if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') return i + 3;
+    }
+    return std::string_view::npos;
+}
+
+}  // namespace
+
+bool starts_message(std::string_view s) {
+    if (s.starts_with("HTTP/")) return true;
+    for (auto m : kMethods)
+        if (s.size() > m.size() && s.starts_with(m) && s[m.size()] == ' ') return true;
+    // Not enough bytes to tell: a prefix of "HTTP/" or of a method.
+    return false;
+}
+
+bool could_start(std::string_view s) {
+    if (s.empty()) return false;
+    if (std::string_view("HTTP/").starts_with(s)) return true;
+    for (auto m : kMethods) {
+        std::string full = std::string(m) + " ";
+        if (full.size() > s.size() && std::string_view(full).starts_with(s)) return true;
+    }
+    return false;
+}
+
+bool is_h2_preface(std::string_view s) {
+    return s.size() >= 4 && s.starts_with("PRI ") &&
+           kH2Preface.starts_with(s.substr(0, std::min(s.size(), kH2Preface.size())));
+}
+
+bool Http1Stream::parse_head(bool complete) {
+    std::string_view h(hdr_);
+    size_t eol = h.find('\n');
+    std::string_view first = eol == std::string_view::npos ? h : h.substr(0, eol);
+    if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
+    if (first.starts_with("HTTP/")) {
+        msg_.request = false;
+        size_t sp = first.find(' ');
+        if (sp == std::string_view::npos) return !complete ? true : false;
+        msg_.version = std::string(first.substr(5, sp - 5));
+        std::string_view rest = first.substr(sp + 1);
+        if (rest.size() < 3 || !isdigit(static_cast<unsigned char>(rest[0])) ||
+            !isdigit(static_cast<unsigned char>(rest[1])) ||
+            !isdigit(static_cast<unsigned char>(rest[2])) || (rest.size() > 3 && rest[3] != ' '))
+            return false;
+        msg_.status = (rest[0] - '0') * 100 + (rest[1] - '0') * 10 + (rest[2] - '0');
+    } else {
+        msg_.request = true;
+        size_t sp = first.find(' ');
+        if (sp == std::string_view::npos) return false;
+        msg_.method = std::string(first.substr(0, sp));
+        // A start pieced together from short reads must still be a method.
+        if (std::find(std::begin(kMethods), std::end(kMethods), msg_.method) == std::end(kMethods))
+            return false;
+        std::string_view rest = first.substr(sp + 1);
+        size_t sp2 = rest.rfind(' ');
+        if (sp2 != std::string_view::npos && rest.substr(sp2 + 1).starts_with("HTTP/")) {
+            msg_.path = std::string(rest.substr(0, sp2));
+            msg_.version = std::string(rest.substr(sp2 + 6));
+        } else {
+            if (complete) return false;
+            msg_.path = std::string(rest);  // cut off before the version
+        }
+    }
+    // Headers: the ones framing needs, and Host.
+    bool chunked = false;
+    std::optional<uint64_t> length;
+    bool bad_length = false;
+    size_t pos = eol == std::string_view::npos ? h.size() : eol + 1;
+    while (pos < h.size()) {
+        size_t e = h.find('\n', pos);
+        if (e == std::string_view::npos) break;  // a line cut off
+        std::string_view line = h.substr(pos, e - pos);
+        pos = e + 1;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty()) break;
+        size_t colon = line.find(':');
+        if (colon == std::string_view::npos) continue;
+        std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
+        if (ieq(name, "host")) {
+            msg_.host = std::string(value);
+        } else if (ieq(name, "content-length")) {
+            auto v = parse_u64(value);
+            if (!v || (length && *length != *v))
+                bad_length = true;
+            else
+                length = v;
+        } else if (ieq(name, "transfer-encoding")) {
+            // chunked only when it is the last coding
+            std::string_view v = value;
+            size_t comma = v.rfind(',');
+            if (comma != std::string_view::npos) v = trim(v.substr(comma + 1));
+            chunked = ieq(v, "chunked");
+        }
+    }
+    if (!complete) return true;
+    msg_.chunked = chunked;
+    bool no_body = false;
+    if (!msg_.request) {
+        no_body = (msg_.status >= 100 && msg_.status < 200) || msg_.status == 204 ||
+                  msg_.status == 304 || (head_query_ && head_query_());
+    }
+    if (bad_length && !chunked) return false;
+    if (no_body) {
+        st_ = St::Start;
+    } else if (chunked) {
+        st_ = St::ChunkSize;
+        line_.clear();
+    } else if (length) {
+        remaining_ = *length;
+        st_ = *length ? St::BodyLen : St::Start;
+    } else if (msg_.request) {
+        st_ = St::Start;  // a request without either has no body
+    } else {
+        st_ = St::UntilClose;
+    }
+    return true;
+}
+
+void Http1Stream::keep_body(std::span<const uint8_t> b) {
+    if (body_keep_ <= msg_.body.size()) return;
+    size_t n = std::min(b.size(), body_keep_ - msg_.body.size());
+    msg_.body.append(reinterpret_cast<const char *>(b.data()), n);
+}
+
+uint64_t Http1Stream::take_body(const Chunk &c, uint64_t pos, uint64_t cap) {
+    uint64_t n = std::min(remaining_, c.len - pos);
+    if (pos < cap) keep_body(c.data.subspan(pos, static_cast<size_t>(std::min(n, cap - pos))));
+    remaining_ -= n;
+    msg_.body_bytes += n;
+    return n;
+}
+
+void Http1Stream::finish(End how) {
+    ++stats_.messages;
+    switched_ = false;
+    if (how == End::Complete && msg_.status == 101) switched_ = true;
+    Message m = std::move(msg_);
+    msg_ = Message{};
+    hdr_.clear();
+    on_message_(std::move(m), how);
+}
+
+void Http1Stream::lose() {
+    ++stats_.gaps;
+    msg_.truncated = true;
+    st_ = St::Lost;
+    finish(End::Lost);
+}
+
+void Http1Stream::feed(const Chunk &c) {
+    const uint64_t cap = std::min<uint64_t>(c.data.size(), c.len);
+    const char *d = reinterpret_cast<const char *>(c.data.data());
+    uint64_t pos = 0;
+    if (st_ == St::Opaque) return;
+    if (st_ == St::Lost) {
+        if (cap == 0 || !starts_message(std::string_view(d, cap))) return;
+        st_ = St::Start;
+    }
+    while (pos < c.len) {
+        switch (st_) {
+            case St::Start: {
+                if (pos >= cap) {  // a message starts in bytes not captured
+                    ++stats_.gaps;
+                    st_ = St::Lost;
+                    return;
+                }
+                if (d[pos] == '\r' || d[pos] == '\n') {  // CRLF between messages
+                    ++pos;
+                    continue;
+                }
+                std::string_view rest(d + pos, cap - pos);
+                // A start line that arrives a few bytes at a time (a slow
+                // client) begins with a piece of one.
+                const bool piece = cap == c.len && could_start(rest);
+                if (!piece && !starts_message(rest)) {
+                    // A method or "HTTP/" cut off by the capture is not malformed.
+                    if (pos + rest.size() == cap && cap < c.len && rest.size() < 8) {
+                        ++stats_.gaps;
+                    } else {
+                        ++stats_.malformed;
+                    }
+                    st_ = St::Lost;
+                    return;
+                }
+                msg_ = Message{};
+                msg_.first_ts = c.ts_ns;
+                hdr_.clear();
+                st_ = St::Headers;
+                break;
+            }
+            case St::Headers: {
+                size_t old = hdr_.size();
+                uint64_t take = cap - std::min(cap, pos);
+                size_t room = kMaxHead - old;
+                std::string_view add(d + pos, static_cast<size_t>(std::min<uint64_t>(take, room)));
+                hdr_.append(add);
+                size_t e = head_end(hdr_, old >= 3 ? old - 3 : 0);
+                if (e != std::string::npos) {
+                    uint64_t used = e - old;
+                    pos += used;
+                    msg_.header_bytes += used;
+                    hdr_.resize(e);
+                    if (!parse_head(true)) {
+                        ++stats_.malformed;
+                        msg_.truncated = true;
+                        st_ = St::Lost;
+                        finish(End::Lost);
+                        return;
+                    }
+                    if (st_ == St::Start) finish(End::Complete);
+                    break;
+                }
+                pos += add.size();
+                msg_.header_bytes += add.size();
+                if (hdr_.size() >= kMaxHead || (pos >= cap && cap < c.len)) {
+                    // The end of the head is in bytes not kept or not captured.
+                    ++stats_.truncated;
+                    msg_.header_bytes += c.len - pos;
+                    if (!parse_head(false)) ++stats_.malformed;
+                    lose();
+                    return;
+                }
+                if (pos < c.len) {  // kept bytes ran out: skip the rest
+                    msg_.header_bytes += c.len - pos;
+                    pos = c.len;
+                }
+                break;
+            }
+            case St::BodyLen: {
+                pos += take_body(c, pos, cap);
+                if (remaining_ == 0) {
+                    st_ = St::Start;
+                    finish(End::Complete);
+                }
+                break;
+            }
+            case St::ChunkSize:
+            case St::Trailer: {
+                if (pos >= cap) {  // the size line is in bytes not captured
+                    lose();
+                    return;
+                }
+                char ch = d[pos++];
+                msg_.body_bytes++;
+                if (ch != '\n') {
+                    if (line_.size() < 256) line_ += ch;
+                    break;
+                }
+                std::string_view l = trim(line_);
+                if (st_ == St::ChunkSize) {
+                    size_t semi = l.find(';');
+                    if (semi != std::string_view::npos) l = trim(l.substr(0, semi));
+                    auto n = parse_hex(l);
+                    line_.clear();
+                    if (!n) {
+                        ++stats_.malformed;
+                        lose();
+                        return;
+                    }
+                    if (*n == 0) {
+                        st_ = St::Trailer;
+                    } else {
+                        remaining_ = *n;
+                        st_ = St::ChunkData;
+                    }
+                } else {
+                    bool end = l.empty();
+                    line_.clear();
+                    if (end) {
+                        st_ = St::Start;
+                        finish(End::Complete);
+                    }
+                }
+                break;
+            }
+            case St::ChunkData: {
+                pos += take_body(c, pos, cap);
+                if (remaining_ == 0) {
+                    st_ = St::ChunkCrlf;
+                    remaining_ = 2;
+                }
+                break;
+            }
+            case St::ChunkCrlf: {
+                // CRLF after the data: taken on trust where not captured.
+                uint64_t n = std::min(remaining_, c.len - pos);
+                pos += n;
+                remaining_ -= n;
+                msg_.body_bytes += n;
+                if (remaining_ == 0) {
+                    st_ = St::ChunkSize;
+                    line_.clear();
+                }
+                break;
+            }
+            case St::UntilClose: {
+                if (pos < cap) keep_body(c.data.subspan(pos, static_cast<size_t>(cap - pos)));
+                msg_.body_bytes += c.len - pos;
+                pos = c.len;
+                break;
+            }
+            case St::Lost:
+            case St::Opaque:
+                return;
+        }
+    }
+}
+
+void Http1Stream::close() {
+    switch (st_) {
+        case St::Start:
+        case St::Lost:
+        case St::Opaque:
+            return;
+        case St::UntilClose:
+            st_ = St::Start;
+            finish(End::Complete);
+            return;
+        case St::Headers:
+            if (!hdr_.empty()) parse_head(false);
+            [[fallthrough]];
+        default:
+            msg_.truncated = true;
+            st_ = St::Start;
+            finish(End::Closed);
+            return;
+    }
+}
+
+void Http1Stream::supersede() {
+    if (st_ != St::BodyLen) return;
+    msg_.body_unseen = true;
+    msg_.body_bytes += remaining_;
+    remaining_ = 0;
+    st_ = St::Start;
+    finish(End::Superseded);
+}
+
+}  // namespace bpfkit::httpsnoop

@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "httpsnoop_ladder.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "httpsnoop.h"
+#include "httpsnoop.skel.h"
+#include "kernel_features.h"
+
+namespace bpfkit::httpsnoop {
+
+namespace {
+
+const char *const kTls[] = {
+    "httpsnoop_ssl_read",      "httpsnoop_ssl_read_ret",     "httpsnoop_ssl_write",
+    "httpsnoop_ssl_write_ret", "httpsnoop_ssl_read_ex",      "httpsnoop_ssl_read_ex_ret",
+    "httpsnoop_ssl_write_ex",  "httpsnoop_ssl_write_ex_ret", "httpsnoop_gnutls_recv",
+    "httpsnoop_gnutls_send",   "httpsnoop_gnutls_ret",
+};
+
+// Every rung: the socket's end, and the TLS uprobes.
+std::vector<std::string> with_common(std::vector<std::string> programs) {
+    programs.push_back("httpsnoop_sock_state");
+    for (const char *p : kTls)
+        programs.push_back(p);
+    return programs;
+}
+
+std::vector<std::string> tracepoint_programs() {
+    std::vector<std::string> v;
+    for (const char *n :
+         {"read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg"}) {
+        v.push_back(std::string("httpsnoop_tp_enter_") + n);
+        v.push_back(std::string("httpsnoop_tp_exit_") + n);
+    }
+    v.push_back("httpsnoop_tp_enter_close");
+    return with_common(v);
+}
+
+// Attaches every loaded program but the uprobes (bpf_link only).
+int attach(void *p, const ModeSpec &, std::vector<bpf_link *> &links) {
+    auto *skel = static_cast<httpsnoop_bpf *>(p);
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel->obj) {
+        if (!bpf_program__autoload(prog) || is_tls_program(bpf_program__name(prog))) continue;
+        bpf_link *link = bpf_program__attach(prog);
+        if (!link) return -errno;
+        links.push_back(link);
+    }
+    return 0;
+}
+
+}  // namespace
+
+bool is_tls_program(const char *name) {
+    for (const char *p : kTls)
+        if (strcmp(p, name) == 0) return true;
+    return false;
+}
+
+const LadderSpec &ladder() {
+    static const LadderSpec spec = [] {
+        LadderSpec s;
+        s.tool = "httpsnoop";
+        // raw_syscalls first: measured with bench/httpsnoop.sh, the
+        // syscalls:* tracepoints cost about twice as much per followed call
+        // (0.46 of the requests/s without httpsnoop against 0.62); they cost
+        // nothing to the system calls httpsnoop does not follow, and are
+        // the rung where raw tracepoints are refused.
+        s.modes.push_back(ModeSpec{
+            "raw_syscalls",
+            "ebpf",
+            "raw_syscalls sys_enter/sys_exit raw tracepoints filtered by syscall number; uprobes "
+            "on TLS libraries",
+            with_common({"httpsnoop_raw_enter", "httpsnoop_raw_exit"}),
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::RawTp},
+            {},
+            "raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT, Linux 4.17) and kernel BTF"});
+        s.modes.push_back(ModeSpec{
+            "tracepoint",
+            "ebpf",
+            "syscalls:sys_enter/exit_{read,write,readv,writev,sendto,recvfrom,sendmsg,recvmsg} "
+            "tracepoints; uprobes on TLS libraries",
+            tracepoint_programs(),
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Tracefs,
+             Feature::Tracepoint, Feature::RawTp},
+            {},
+            "the syscalls:* tracepoints, which need tracefs mounted at /sys/kernel/tracing"});
+        return s;
+    }();
+    return spec;
+}
+
+std::unique_ptr<SkeletonTrier> make_trier(KernelConfig config, EventTransport *transport) {
+    auto configure = [config, transport](void *p, const ModeSpec &) {
+        auto *skel = static_cast<httpsnoop_bpf *>(p);
+        skel->rodata->max_capture = std::clamp<uint32_t>(config.max_capture, 16, HTTPSNOOP_CAP_MAX);
+        skel->rodata->self_tgid = config.self_tgid;
+        if (!config.tls) {
+            bpf_program *prog;
+            bpf_object__for_each_program(prog, skel->obj) {
+                if (is_tls_program(bpf_program__name(prog))) bpf_program__set_autoload(prog, false);
+            }
+        }
+        EventTransport t = prepare_events_map(skel->maps.events, &skel->rodata->bpfkit_use_ringbuf);
+        if (transport) *transport = t;
+        return 0;
+    };
+    return std::make_unique<SkeletonTrier>(make_skeleton_ops<httpsnoop_bpf>(), configure, attach);
+}
+
+}  // namespace bpfkit::httpsnoop
+
+// For bpfcheck's matrix.
+bpfkit::ToolEntry bpfkit_tool_httpsnoop() {
+    return bpfkit::ToolEntry{
+        "httpsnoop", &bpfkit::httpsnoop::ladder,
+        [] { return std::unique_ptr<bpfkit::ModeTrier>(bpfkit::httpsnoop::make_trier()); }};
+}

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0-only
+#include "httpsnoop_output.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "json.h"
+#include "text.h"
+
+namespace bpfkit::httpsnoop {
+
+namespace {
+
+std::string wall_time(const OutputContext &ctx, uint64_t mono_ns, int digits) {
+    int64_t ns = static_cast<int64_t>(mono_ns) + ctx.wall_offset_ns;
+    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    return iso8601_utc(ts, digits);
+}
+
+std::string ms(int64_t ns) {
+    char b[32];
+    snprintf(b, sizeof(b), "%.3f", static_cast<double>(ns) / 1e6);
+    return b;
+}
+
+}  // namespace
+
+std::string shown_path(const std::string &path, bool no_query) {
+    if (!no_query) return path;
+    size_t q = path.find('?');
+    return q == std::string::npos ? path : path.substr(0, q);
+}
+
+std::string address(const ConnInfo &c, bool local) {
+    char buf[INET6_ADDRSTRLEN] = "";
+    const uint8_t *a = local ? c.laddr : c.raddr;
+    uint16_t port = local ? c.lport : c.rport;
+    if (c.family == AF_INET) {
+        inet_ntop(AF_INET, a, buf, sizeof(buf));
+        return std::string(buf) + ":" + std::to_string(port);
+    }
+    if (c.family == AF_INET6) {
+        inet_ntop(AF_INET6, a, buf, sizeof(buf));
+        return "[" + std::string(buf) + "]:" + std::to_string(port);
+    }
+    return "";
+}
+
+std::string text_header(const OutputContext &ctx) {
+    char b[256];
+    snprintf(b, sizeof(b),
+             "# httpsnoop mode: %s\n%-12s %7s %-15s %-6s %-3s %-8s %-7s %6s %10s %8s %8s  %s",
+             ctx.mode.c_str(), "TIME", "PID", "COMM", "ROLE", "TLS", "PROTO", "METHOD", "STATUS",
+             "LAT_MS", "REQ_B", "RESP_B", "HOST PATH");
+    return b;
+}
+
+namespace {
+
+// A cell padded to width w (display columns), left- or right-aligned.
+std::string cell(const std::string &text, size_t w, bool right = false) {
+    std::string s = text_escape(text);
+    size_t dw = display_width(s);
+    std::string pad = dw < w ? std::string(w - dw, ' ') : "";
+    return right ? pad + s : s + pad;
+}
+
+}  // namespace
+
+std::string text_record(const Record &r, const OutputContext &ctx, const std::string &) {
+    std::string time = wall_time(ctx, r.request ? r.request->first_ts : r.ts_ns, 3);
+    size_t t = time.find('T');
+    if (t != std::string::npos) time = time.substr(t + 1, 12);
+    std::string method = r.request && !r.request->method.empty() ? r.request->method : "-";
+    std::string status = r.response ? std::to_string(r.response->status) : kind_name(r.kind);
+    if (r.kind == RecordKind::Exchange && !r.response) status = "-";
+    std::string lat = r.latency_ns >= 0 ? ms(r.latency_ns) : "-";
+    std::string host = r.request ? r.request->host : "";
+    std::string path = r.request ? shown_path(r.request->path, ctx.no_query) : "";
+    // Strings from the wire go through text_escape() and are never cut
+    // inside a character.
+    std::string line = cell(time, 12) + ' ' + cell(std::to_string(r.conn.pid), 7, true) + ' ' +
+                       cell(r.conn.comm, 15) + ' ' + cell(role_name(r.role), 6) + ' ' +
+                       cell(r.conn.tls ? "yes" : "no", 3) + ' ' +
+                       cell(r.proto == "h2 (mid-stream)" ? "h2-mid" : r.proto, 8) + ' ' +
+                       cell(method, 7) + ' ' + cell(status, 6, true) + ' ' + cell(lat, 10, true) +
+                       ' ' + cell(std::to_string(r.request ? r.request->bytes() : 0), 8, true) +
+                       ' ' + cell(std::to_string(r.response ? r.response->bytes() : 0), 8, true) +
+                       "  ";
+    line += text_escape(host.empty() ? "-" : host);
+    line += ' ';
+    line += text_escape(path.empty() ? "-" : path);
+    if (r.kind != RecordKind::Exchange) line += std::string("  [") + kind_name(r.kind) + "]";
+    return line;
+}
+
+std::string json_record(const Record &r, const OutputContext &ctx, const std::string &container) {
+    JsonWriter w;
+    w.begin_object()
+        .kv("schema", "httpsnoop/1")
+        .kv("mode", ctx.mode)
+        .kv("time", wall_time(ctx, r.ts_ns, 6))
+        .kv("event", kind_name(r.kind))
+        .kv("pid", r.conn.pid)
+        .kv("tid", r.conn.tid)
+        .kv("comm", r.conn.comm)
+        .kv("container", container)
+        .kv("role", role_name(r.role))
+        .kv("fd", r.conn.fd)
+        .kv("local", address(r.conn, true))
+        .kv("remote", address(r.conn, false))
+        .kv("tls", r.conn.tls)
+        .kv("proto", r.proto);
+    auto str_or_null = [&](const char *k, bool have, const std::string &v) {
+        if (have) {
+            w.kv(k, v);
+        } else {
+            w.key(k).null();
+        }
+    };
+    const Message *q = r.request ? &*r.request : nullptr;
+    const Message *s = r.response ? &*r.response : nullptr;
+    str_or_null("method", q && !q->method.empty(), q ? q->method : "");
+    str_or_null("path", q && !q->path.empty(), q ? shown_path(q->path, ctx.no_query) : "");
+    str_or_null("host", q && !q->host.empty(), q ? q->host : "");
+    if (s && s->status) {
+        w.kv("status", s->status);
+    } else {
+        w.key("status").null();
+    }
+    if (r.latency_ns >= 0) {
+        w.kv("latency_us", static_cast<long long>(r.latency_ns / 1000));
+    } else {
+        w.key("latency_us").null();
+    }
+    if (q) {
+        w.kv("request_bytes", static_cast<unsigned long long>(q->bytes()));
+    } else {
+        w.key("request_bytes").null();
+    }
+    if (s) {
+        w.kv("response_bytes", static_cast<unsigned long long>(s->bytes()));
+    } else {
+        w.key("response_bytes").null();
+    }
+    w.kv("truncated", (q && q->truncated) || (s && s->truncated));
+    if (s && s->body_unseen) w.kv("body_unseen", true);
+    if (r.late) w.kv("late", true);
+    if (ctx.body) {
+        str_or_null("request_body", q != nullptr, q ? q->body : "");
+        str_or_null("response_body", s != nullptr, s ? s->body : "");
+    }
+    w.end_object();
+    return w.take();
+}
+
+std::string text_lost(uint64_t drops, uint64_t total) {
+    return "# lost " + std::to_string(drops) + " events (ring buffer full; " +
+           std::to_string(total) + " in all)";
+}
+
+std::string json_lost(uint64_t drops, uint64_t total, const OutputContext &ctx, uint64_t now_ns) {
+    JsonWriter w;
+    w.begin_object()
+        .kv("schema", "httpsnoop/1")
+        .kv("mode", ctx.mode)
+        .kv("time", wall_time(ctx, now_ns, 6))
+        .kv("event", "lost")
+        .kv("lost_events", static_cast<unsigned long long>(drops))
+        .kv("lost_total", static_cast<unsigned long long>(total))
+        .end_object();
+    return w.take();
+}
+
+namespace {
+
+template <class F>
+void each_stat(const RunStats &s, F f) {
+    const TrackerStats &t = s.tracker;
+    f("exchanges", t.exchanges);
+    f("timeouts", t.timeouts);
+    f("unanswered", t.unanswered);
+    f("response_only", t.response_only);
+    f("incomplete", t.incomplete);
+    f("informational", t.informational);
+    f("h2_connections", t.h2_conns);
+    f("events", s.events);
+    f("lost_events", s.ring_drops);
+    f("truncated_captures", s.truncated);
+    f("truncated_heads", t.truncated_heads);
+    f("framing_lost", t.gaps);
+    f("malformed", t.malformed);
+    f("pending_overflow", t.pending_overflow);
+    f("connections_evicted", t.conns_evicted);
+    f("not_http_connections", s.not_http);
+    f("untracked_calls", s.args_full);
+    f("unclassified_sockets", s.conns_full);
+    f("unreadable_buffers", s.read_faults);
+    f("bad_events", s.bad_events);
+    f("tls_calls", s.tls_calls);
+    f("tls_without_fd", s.tls_nofd);
+    f("tls_libraries", s.tls_libraries);
+    f("tls_attach_failed", s.tls_attach_failed);
+}
+
+}  // namespace
+
+std::string text_stats(const RunStats &s) {
+    std::string line = "# totals:";
+    each_stat(s, [&](const char *k, uint64_t v) {
+        line += ' ';
+        line += k;
+        line += '=';
+        line += std::to_string(v);
+    });
+    return line;
+}
+
+std::string json_stats(const RunStats &s, const OutputContext &ctx, uint64_t now_ns) {
+    JsonWriter w;
+    w.begin_object()
+        .kv("schema", "httpsnoop/1")
+        .kv("mode", ctx.mode)
+        .kv("time", wall_time(ctx, now_ns, 6))
+        .kv("event", "stats");
+    each_stat(s, [&](const char *k, uint64_t v) { w.kv(k, static_cast<unsigned long long>(v)); });
+    w.end_object();
+    return w.take();
+}
+
+}  // namespace bpfkit::httpsnoop

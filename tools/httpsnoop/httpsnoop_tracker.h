@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// Connections seen by httpsnoop and their exchanges: each connection (tgid,
+// fd, socket, TLS or not) has a stream per direction; requests wait in
+// order and each final response takes the oldest (pipelining); 1xx
+// responses take none.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "httpsnoop_h2.h"
+#include "httpsnoop_http.h"
+
+namespace bpfkit::httpsnoop {
+
+enum class Role { Unknown, Client, Server };
+const char *role_name(Role r);
+
+struct ConnKey {
+    uint32_t tgid = 0;
+    int32_t fd = -1;
+    uint64_t sk = 0;
+    bool tls = false;
+    auto operator<=>(const ConnKey &) const = default;
+};
+
+struct ConnInfo {
+    uint32_t pid = 0;
+    uint32_t tid = 0;
+    std::string comm;
+    uint64_t cgroup_id = 0;
+    int family = 0;  // AF_INET, AF_INET6, 0 = unknown
+    uint8_t laddr[16] = {}, raddr[16] = {};
+    uint16_t lport = 0, rport = 0;
+    bool tls = false;
+    int fd = -1;
+};
+
+// One input event, as the kernel sent it.
+struct DataEvent {
+    ConnKey key;
+    ConnInfo info;
+    bool write = false;  // the process sent these bytes
+    Chunk chunk;
+};
+
+enum class RecordKind {
+    Exchange,      // a request and its response
+    Timeout,       // a request with no response by --timeout
+    Unanswered,    // a request whose connection closed before any response
+    ResponseOnly,  // a response with no request seen (the connection was already open)
+    Incomplete,    // a request cut off by the close (slow or abandoned client)
+};
+const char *kind_name(RecordKind k);
+
+struct Record {
+    RecordKind kind = RecordKind::Exchange;
+    ConnInfo conn;
+    Role role = Role::Unknown;
+    std::string proto = "http/1.1";  // "http/1.0", "h2", "h2 (mid-stream)"
+    std::optional<Message> request, response;
+    uint64_t ts_ns = 0;       // when the record was made (monotonic)
+    int64_t latency_ns = -1;  // first request byte to first response byte
+    bool late = false;        // an exchange whose request was reported as a timeout
+};
+
+struct TrackerStats {
+    uint64_t events = 0;
+    uint64_t exchanges = 0;
+    uint64_t timeouts = 0;
+    uint64_t unanswered = 0;
+    uint64_t response_only = 0;
+    uint64_t incomplete = 0;
+    uint64_t informational = 0;  // 1xx responses
+    uint64_t malformed = 0;      // bytes on an HTTP connection that are not HTTP
+    uint64_t gaps = 0;           // framing lost to bytes not captured
+    uint64_t truncated_heads = 0;
+    uint64_t pending_overflow = 0;  // requests dropped: too many waiting on one connection
+    uint64_t conns_evicted = 0;     // connections dropped: too many
+    uint64_t h2_conns = 0;
+};
+
+struct TrackerOptions {
+    uint64_t timeout_ns = 10'000'000'000ULL;
+    size_t body_keep = 0;  // --body
+    size_t max_conns = 65536;
+    size_t max_pending = 1024;
+};
+
+class Tracker {
+  public:
+    using Emit = std::function<void(Record &&)>;
+    Tracker(TrackerOptions o, Emit emit) : opts_(o), emit_(std::move(emit)) {}
+
+    void data(const DataEvent &e);
+    // close() of an fd of the socket sk in process tgid (the connection ends
+    // with its last fd), or the socket's end (tgid 0).
+    void close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns);
+    // Requests unanswered for longer than the timeout become records.
+    void sweep(uint64_t now_ns);
+    // The end of the run: what is still open is reported as it stands.
+    void finish(uint64_t now_ns);
+    const TrackerStats &stats() const;
+    size_t connections() const { return conns_.size(); }
+
+  private:
+    struct Pending {
+        Message msg;
+        bool reported = false;  // as a timeout
+    };
+    struct Conn {
+        ConnKey key;
+        ConnInfo info;
+        Role role = Role::Unknown;
+        std::unique_ptr<Http1Stream> out, in;  // written, read
+        std::unique_ptr<H2Conn> h2;
+        bool h2_checked = false;
+        std::deque<Pending> pending;
+        std::vector<int32_t> fds;  // the fds it was used through
+        uint64_t last_ns = 0;
+    };
+    Conn &conn(const DataEvent &e);
+    void on_message(Conn &c, bool written, Message &&m, Http1Stream::End how);
+    void on_h2(Conn &c, H2Exchange &&x);
+    void end_conn(Conn &c, uint64_t now_ns);
+    Record base(const Conn &c, uint64_t ts) const;
+    std::string proto_of(const Message &m) const;
+
+    TrackerOptions opts_;
+    Emit emit_;
+    std::map<ConnKey, std::unique_ptr<Conn>> conns_;
+    mutable TrackerStats stats_;
+    uint64_t retired_malformed_ = 0, retired_gaps_ = 0, retired_trunc_ = 0;
+};
+
+}  // namespace bpfkit::httpsnoop
