@@ -3,7 +3,6 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <time.h>
 
 #include <cerrno>
 #include <string>
@@ -14,19 +13,6 @@
 #include "xdpflow.skel.h"
 
 namespace bpfkit::xdpflow {
-
-uint64_t mono_now_ns() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-int64_t wall_offset_ns() {
-    timespec r, m;
-    clock_gettime(CLOCK_REALTIME, &r);
-    clock_gettime(CLOCK_MONOTONIC, &m);
-    return (static_cast<int64_t>(r.tv_sec) - m.tv_sec) * 1'000'000'000ll + (r.tv_nsec - m.tv_nsec);
-}
 
 Collector::Collector(xdpflow_bpf *skel)
     : flows_fd_(bpf_map__fd(skel->maps.flows)),

@@ -44,7 +44,4 @@ class Collector {
     std::unordered_map<std::string, Counters> baseline_;
 };
 
-uint64_t mono_now_ns();
-int64_t wall_offset_ns();
-
 }  // namespace bpfkit::xdpflow
