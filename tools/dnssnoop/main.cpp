@@ -327,6 +327,9 @@ int main(int argc, char **argv) {
         keep_only_capabilities({CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE});
     }
 
+    // Before "mode:": a SIGINT right after it is never lost (a shell's
+    // background job starts with SIGINT ignored).
+    install_stop_handlers();
     // Said only now that capture has begun: "mode:" means running.
     say_mode(spec, result);
     if (!o.common.json) {
@@ -334,7 +337,6 @@ int main(int argc, char **argv) {
         out.flush();
     }
 
-    install_stop_handlers();
     LoopOptions lo;
     lo.interval_s = 0.1;  // timeouts are looked for this often
     lo.duration_s = o.common.duration_s;

@@ -270,6 +270,9 @@ int main(int argc, char **argv) {
         [&] { return cap.probe_read(); },
         {CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE, CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN});
 
+    // Before "mode:": a SIGINT right after it is never lost (a shell's
+    // background job starts with SIGINT ignored).
+    install_stop_handlers();
     say_mode(spec, result,
              "; tls: " + (o.tls ? std::to_string(cap.tls_libraries()) + " libraries" : "off"));
     if (!o.common.json) {
@@ -277,7 +280,6 @@ int main(int argc, char **argv) {
         out.flush();
     }
 
-    install_stop_handlers();
     LoopOptions lo;
     lo.interval_s = 0.1;
     lo.duration_s = o.common.duration_s;

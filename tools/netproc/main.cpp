@@ -266,7 +266,10 @@ int main(int argc, char **argv) {
         return 0;
     };
 
-    // Said only now that counting has begun, so "mode:" means running.
+    // Said only now that counting has begun, so "mode:" means running; the
+    // stop handlers are in place first, so a SIGINT right after "mode:" is
+    // never lost (a background job of a shell starts with SIGINT ignored).
+    install_stop_handlers();
     for (const auto &l : why)
         log::info("%s", l.c_str());
     ProcessResolver resolver;
@@ -286,7 +289,6 @@ int main(int argc, char **argv) {
     timespec last;
     clock_gettime(CLOCK_MONOTONIC, &last);
 
-    install_stop_handlers();
     int rc = run_loop(lo, poll, [&](bool) {
         timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);

@@ -417,6 +417,9 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    // Before "mode:": a SIGINT right after it is never lost (a shell's
+    // background job starts with SIGINT ignored).
+    install_stop_handlers();
     {
         std::string refused;
         for (const auto &a : result.attempts) {
@@ -441,7 +444,6 @@ int main(int argc, char **argv) {
         fflush(stderr);
     }
 
-    install_stop_handlers();
     LoopOptions lo;
     lo.interval_s = 0.2;
     lo.duration_s = o.common.duration_s;
