@@ -211,6 +211,14 @@ afp_scenario() { # name desc server-args -- client-args
 	done
 	# shellcheck disable=SC2086
 	cli "$_n" $_args
+	# A first try whose client failed is said and given up (see afp_check).
+	if [ "${AFP_TRY:-2}" = 1 ] && grep -q '^client (' "$WORK/$_n.errors" 2>/dev/null; then
+		diag "netproc afpacket, $_d: the client failed, so once more: $(cat "$WORK/$_n.errors")"
+		kill -KILL "$NP_PID" "$(cat "$WORK/$_n.srvpid" 2>/dev/null)" 2>/dev/null
+		wait
+		AFP_FAILED=1
+		return 0
+	fi
 	case $_sa in *--udp*) srv_finish "$_n" term ;; *) srv_finish "$_n" ;; esac
 	# the last scan before the report
 	sleep 0.5
@@ -234,6 +242,22 @@ afp_scenario() { # name desc server-args -- client-args
 	else
 		not_ok "netproc afpacket: $_d >= 95% of frame bytes" "$_pct% of $_all bytes" \
 			"$(jq -c 'select(.type=="process" or .type=="totals") | {type, pid, comm, tx_bytes, rx_bytes, unattributed}' "$NPOUT.jsonl" | head -n 12)"
+	fi
+}
+
+# afp_scenario, once more under a new name if its client (not netproc) failed
+# on the first try: the paced unconnected UDP client was seen to stall for 90 s
+# in these VMs, on 5.10 and 6.1, one run in two or three, cause not found (see
+# NOTES.md). netproc's check is the same on the second try.
+afp_check() { # name desc server-args -- client-args
+	AFP_FAILED=
+	AFP_TRY=1
+	afp_scenario "$@"
+	AFP_TRY=2
+	if [ -n "$AFP_FAILED" ]; then
+		_an=$1
+		shift
+		afp_scenario "$_an-again" "$@"
 	fi
 }
 
@@ -282,12 +306,12 @@ else
 	# client of 0.5 s was missed once under TCG on a loaded host)
 	afp_scenario tcp "TCP bulk 20 MB" --tcp 0 --bind 127.0.0.1 --tcp-conns 1 --comm np-srv-afp -- \
 		tcp-bulk --to 127.0.0.1:PORT --bytes $((20 * MB)) --rate 40000000 --comm np-afp-tcp
-	# The paced clients get 90 s, not trafficgen's 30: on a loaded host the emulated
-	# machine's timers run late, and 1000 paced sends were seen to take over 30 s.
-	afp_scenario udpc "UDP 1000 datagrams at 1000/s, connected" --udp 0 --bind 127.0.0.1 --comm np-srv-afpu -- \
-		udp --to 127.0.0.1:PORT --count 1000 --size 500 --connected --pps 1000 --timeout 90 --comm np-afp-udpc
-	afp_scenario udpu "UDP 1000 datagrams at 1000/s, unconnected" --udp 0 --bind 127.0.0.1 --comm np-srv-afpu -- \
-		udp --to 127.0.0.1:PORT --count 1000 --size 500 --unconnected --pps 1000 --timeout 90 --comm np-afp-udpu
+	# The paced clients (about 1 s of sending) get 20 s, and a second try if they
+	# fail (afp_check).
+	afp_check udpc "UDP 1000 datagrams at 1000/s, connected" --udp 0 --bind 127.0.0.1 --comm np-srv-afpu -- \
+		udp --to 127.0.0.1:PORT --count 1000 --size 500 --connected --pps 1000 --timeout 20 --comm np-afp-udpc
+	afp_check udpu "UDP 1000 datagrams at 1000/s, unconnected" --udp 0 --bind 127.0.0.1 --comm np-srv-afpu -- \
+		udp --to 127.0.0.1:PORT --count 1000 --size 500 --unconnected --pps 1000 --timeout 20 --comm np-afp-udpu
 	if [ -n "$HAVE6" ]; then
 		afp_scenario tcp6 "IPv6 TCP bulk 20 MB" --tcp 0 --bind ::1 --tcp-conns 1 --comm np-srv-afp6 -- \
 			tcp-bulk --to "[::1]:PORT" --bytes $((20 * MB)) --rate 40000000 --comm np-afp-tcp6
