@@ -157,6 +157,33 @@ TEST(HttpsnoopTracker, TimeoutThenLateAnswerAndCloseReportsUnanswered) {
     EXPECT_EQ(r.out[2].kind, RecordKind::Unanswered);
 }
 
+TEST(HttpsnoopTracker, AnswerPastTheTimeoutIsLateWithoutASweep) {
+    // The sweep runs every 100 ms: an answer that comes in later than the
+    // timeout but before a sweep is still late, its timeout reported first.
+    Rig r;
+    const uint64_t timeout = TrackerOptions{}.timeout_ns;
+    r.call(true, kReq);
+    const uint64_t asked = r.now - 1000;
+    r.now = asked + timeout + 5;
+    r.call(false, kResp);
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_EQ(r.out[0].kind, RecordKind::Timeout);
+    EXPECT_EQ(r.out[0].request->path, "/a");
+    EXPECT_EQ(r.out[1].kind, RecordKind::Exchange);
+    EXPECT_TRUE(r.out[1].late);
+    EXPECT_EQ(r.out[1].latency_ns, static_cast<int64_t>(timeout + 5));
+    EXPECT_EQ(r.t.stats().timeouts, 1u);
+    // One just inside the timeout is not.
+    r.call(true, kReq);
+    r.now += timeout - 2000;
+    r.call(false, kResp);
+    ASSERT_EQ(r.out.size(), 3u);
+    EXPECT_FALSE(r.out[2].late);
+    // A sweep after it reports nothing more.
+    r.t.sweep(r.now + 2 * timeout);
+    EXPECT_EQ(r.out.size(), 3u);
+}
+
 TEST(HttpsnoopTracker, DupedFdsOfOneSocketAreOneConnection) {
     // An inetd-style server reads the request from fd 0 and answers on fd 1.
     Rig r;

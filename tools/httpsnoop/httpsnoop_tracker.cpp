@@ -127,7 +127,13 @@ void Tracker::on_message(Conn &c, bool written, Message &&m, Http1Stream::End ho
             r.request->truncated = true;
         }
     } else {
-        r.late = c.pending.front().reported;
+        // An answer later than the timeout is late whether or not a sweep
+        // came in between (the sweep runs every 100 ms): its timeout is
+        // reported first, at the time it fell due.
+        Pending &front = c.pending.front();
+        if (!front.reported && m.first_ts >= front.msg.first_ts + opts_.timeout_ns)
+            time_out(c, front, front.msg.first_ts + opts_.timeout_ns);
+        r.late = front.reported;
         r.request = std::move(c.pending.front().msg);
         c.pending.pop_front();
     }
@@ -259,17 +265,21 @@ void Tracker::close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns) {
     }
 }
 
+void Tracker::time_out(Conn &c, Pending &p, uint64_t now_ns) {
+    p.reported = true;
+    ++stats_.timeouts;
+    Record r = base(c, now_ns);
+    r.kind = RecordKind::Timeout;
+    r.proto = proto_of(p.msg);
+    r.request = p.msg;
+    emit_(std::move(r));
+}
+
 void Tracker::sweep(uint64_t now_ns) {
     for (auto &[k, c] : conns_) {
         for (auto &p : c->pending) {
             if (p.reported || now_ns < p.msg.first_ts + opts_.timeout_ns) continue;
-            p.reported = true;
-            ++stats_.timeouts;
-            Record r = base(*c, now_ns);
-            r.kind = RecordKind::Timeout;
-            r.proto = proto_of(p.msg);
-            r.request = p.msg;
-            emit_(std::move(r));
+            time_out(*c, p, now_ns);
         }
     }
 }

@@ -130,6 +130,8 @@ class Tracker {
     void on_message(Conn &c, bool written, Message &&m, Http1Stream::End how);
     void on_h2(Conn &c, H2Exchange &&x);
     void end_conn(Conn &c, uint64_t now_ns);
+    // Reports a pending request as timed out at now_ns.
+    void time_out(Conn &c, Pending &p, uint64_t now_ns);
     Record base(const Conn &c, uint64_t ts) const;
     std::string proto_of(const Message &m) const;
 
