@@ -191,6 +191,10 @@ AfPacketCollectorOptions fake_opts(const FakeProc &p) {
     o.proc_root = p.root();
     o.cgroup_root = p.root() + "/no-cgroup";
     o.skip_forwarded = false;
+    // Refreshes min_refresh_ms apart, whatever their CPU time: at the default
+    // share a slow machine (an emulated VM on a busy host) spent over 5 ms of
+    // CPU on a refresh, and the gap outgrew the tests' 50-60 ms steps.
+    o.refresh_share = 1.0;
     return o;
 }
 
