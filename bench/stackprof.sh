@@ -9,15 +9,26 @@
 #     get to the same output (perf's round trip)
 #   - perf's in-kernel cost (the callchain walk in the sampling interrupt,
 #     the copy into its ring buffer) is charged to the interrupted tasks and
-#     shows in no column; the load's lost work would show it, but on these
-#     shared machines run-to-run noise (tens of %) hides a few % of cost
+#     shows in no process's CPU time (the load's lost work would show it, but
+#     on these shared machines its run-to-run noise is tens of %); so a
+#     second table measures each profiler's in-kernel cost per sample the
+#     way a sampled task feels it: bpfkit-gapmeter spins on CPU 0 at the
+#     bottom of a 24-frame chain and times every gap of 0.4-50 us in its
+#     run; the profiler (pinned to CPU 1) samples both CPUs at 999 Hz; its
+#     cost per sample is the gap time it adds over a run with no profiler,
+#     divided by the gaps it adds (rounds interleaved: none, stackprof, perf)
 #   - symbolization time of a profile of clang (libclang-cpp and libLLVM)
+# PARTS (default "table gaps clang") picks the parts to run.
 # Run as root after ./dev build; needs packaging/deps/bench.txt installed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 SP=$BUILD/tools/stackprof/stackprof
 BURN=$BUILD/tests/gen/bpfkit-burn-fp
+GAPMETER=$BUILD/tests/gen/bpfkit-gapmeter
+ROUNDS=${ROUNDS:-3}
+PARTS=${PARTS:-table gaps clang}
+part() { [[ " $PARTS " == *" $1 "* ]]; }
 SECS=${SECS:-10}
 TMP=$(mktemp -d /tmp/bsp-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; sysctl -qw kernel.bpf_stats_enabled=0; rm -rf "$TMP"' EXIT
@@ -82,24 +93,100 @@ sysctl -qw kernel.bpf_stats_enabled=1
 printf '# %s; the load: two bpfkit-burn --spread for %s s (both CPUs busy); a busy shared machine\n' "$(uname -r)" "$SECS"
 printf '# CPU%%: of one core during the load (stackprof: BPF run time + its process; perf: its process only)\n'
 printf '# whole s: the process from start to exit (load, symbols, output; perf: + perf report)\n'
-row HZ PROFILER SAMPLES "CPU%core" "whole s" "BPF ns/smp" "RSS KiB"
-for hz in 49 999; do
-	for unwind in fp dwarf; do
-		read -r cpu whole per rss rounds < <(measure sp "$SP" -F "$hz" --unwind "$unwind" --json)
-		taken=$(jq -s 'map(select(.type=="summary"))[0].taken' "$TMP/out")
-		[ "$taken" = null ] && echo "# stackprof -F $hz --unwind $unwind printed no summary: $(tail -3 "$TMP/err" | tr '\n' ' ')"
-		row "$hz" "stackprof --unwind $unwind" "$taken" "$cpu" "$whole" "$per" "$rss"
+if part table; then
+	row HZ PROFILER SAMPLES "CPU%core" "whole s" "BPF ns/smp" "RSS KiB"
+	for hz in 49 999; do
+		for unwind in fp dwarf; do
+			read -r cpu whole per rss rounds < <(measure sp "$SP" -F "$hz" --unwind "$unwind" --json)
+			taken=$(jq -s 'map(select(.type=="summary"))[0].taken' "$TMP/out")
+			[ "$taken" = null ] && echo "# stackprof -F $hz --unwind $unwind printed no summary: $(tail -3 "$TMP/err" | tr '\n' ' ')"
+			row "$hz" "stackprof --unwind $unwind" "$taken" "$cpu" "$whole" "$per" "$rss"
+		done
+		read -r cpu whole per rss rounds < <(measure perf perf record -q -a -g -e cpu-clock -F "$hz" -o "$TMP/perf.data")
+		/usr/bin/time -f '%U %S %M' -o "$TMP/report.time" perf report -i "$TMP/perf.data" --stdio >/dev/null 2>&1
+		read -r ru rs rrss < <(tail -1 "$TMP/report.time")
+		n=$(perf script -i "$TMP/perf.data" -F period 2>/dev/null | grep -c .)
+		row "$hz" "perf record -g" "$n" "$cpu" "$whole" "-" "$rss"
+		row "$hz" "perf record -g + report" "$n" "$cpu" "$(awk -v w="$whole" -v a="$ru" -v b="$rs" 'BEGIN { print w + a + b }')" "-" "$rrss"
 	done
-	read -r cpu whole per rss rounds < <(measure perf perf record -q -a -g -e cpu-clock -F "$hz" -o "$TMP/perf.data")
-	/usr/bin/time -f '%U %S %M' -o "$TMP/report.time" perf report -i "$TMP/perf.data" --stdio >/dev/null 2>&1
-	read -r ru rs rrss < <(tail -1 "$TMP/report.time")
-	n=$(perf script -i "$TMP/perf.data" -F period 2>/dev/null | grep -c .)
-	row "$hz" "perf record -g" "$n" "$cpu" "$whole" "-" "$rss"
-	row "$hz" "perf record -g + report" "$n" "$cpu" "$(awk -v w="$whole" -v a="$ru" -v b="$rs" 'BEGIN { print w + a + b }')" "-" "$rrss"
-done
+fi
+
+# In-kernel cost per sample at 999 Hz (see the top): ROUNDS rounds of SECS
+# seconds each of: no profiler, stackprof, perf record -g.
+# gap_run KIND [PROFILER ARGV]: prints "gaps gap_ns run_s samples_per_s
+# process_cpu_s", run_s being the time the gapmeter was on its CPU (its run
+# less the gaps over 50 us, where other tasks of a shared machine ran).
+gap_run() {
+	local kind=$1 p='' c0=0 c1=0 n=0 g
+	shift
+	if [ "$kind" != none ]; then
+		taskset -c 1 "$@" >"$TMP/gout" 2>"$TMP/gerr" &
+		p=$!
+		sleep 2
+		c0=$(cpu_s "$p")
+	fi
+	g=$("$GAPMETER" --cpu 0 --depth 24 --seconds "$SECS")
+	if [ -n "$p" ]; then
+		c1=$(cpu_s "$p")
+		stop "$p"
+		if [ "$kind" = sp ]; then
+			n=$(jq -s 'map(select(.type=="summary"))[0] | .taken / .seconds' "$TMP/gout")
+		else
+			n=$(perf script -i "$TMP/gperf.data" -F time 2>/dev/null | tr -d ':' |
+				awk 'NR == 1 { a = $1 } { b = $1; n++ } END { print (b > a) ? n / (b - a) : 0 }')
+		fi
+	fi
+	echo "$(jq -r '"\(.gaps) \(.gap_ns) \(.seconds - .longer_ns / 1e9)"' <<<"$g") $n \
+$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')"
+}
+if part gaps; then
+	echo
+	echo "# in-kernel cost per sample at 999 Hz, felt by a task spinning on CPU 0 at the bottom of 24 frames"
+	echo "# (bpfkit-gapmeter; the profiler pinned to CPU 1; $ROUNDS rounds of $SECS s, interleaved)"
+	: >"$TMP/gaps"
+	for r in $(seq "$ROUNDS"); do
+		for k in none sp perf; do
+			case $k in
+			none) line=$(gap_run none) ;;
+			sp) line=$(gap_run sp "$SP" -F 999 --unwind fp --json) ;;
+			perf) line=$(gap_run perf perf record -q -a -g -e cpu-clock -F 999 -o "$TMP/gperf.data") ;;
+			esac
+			echo "$k $line" >>"$TMP/gaps"
+			read -r n g t s c <<<"$line"
+			printf '# round %s %-4s: %5d gaps, %6.2f ms of them, in %.2f s on the CPU; %4.0f samples/s; process %.2f s\n' \
+				"$r" "$k" "$n" "$(awk -v g="$g" 'BEGIN { print g / 1e6 }')" "$t" "$s" "$c"
+		done
+	done
+	printf '%-16s %11s %11s %14s %11s %14s %20s\n' PROFILER "gaps/s add" "kernel %cpu" "us per sample" \
+		"samples/s" "process %core" "total %core, 2 busy"
+	# Per second on the CPU, summed over the rounds: the gaps a profiler adds
+	# and their time, less the run with none. The gaps are its samples and
+	# its other interrupts (perf's ring buffer wakeups, for one); their time
+	# per sample is over the samples one CPU took (half of both CPUs').
+	awk -v r="$ROUNDS" -v secs="$SECS" '
+		{ n[$1] += $2; g[$1] += $3; t[$1] += $4; s[$1] += $5; c[$1] += $6 }
+		END {
+			split("sp perf", ks, " ")
+			name["sp"] = "stackprof fp"; name["perf"] = "perf record -g"
+			for (i = 1; i <= 2; i++) {
+				k = ks[i]
+				dn = n[k] / t[k] - n["none"] / t["none"]
+				dg = g[k] / t[k] - g["none"] / t["none"]
+				rate = s[k] / r
+				proc = 100 * c[k] / (r * secs)
+				printf "%-16s %11.0f %11.2f %14.2f %11.0f %14.2f %20.2f\n", name[k], dn, dg / 1e7,
+					rate > 0 ? dg / (rate / 2) / 1000 : 0, rate, proc, 2 * dg / 1e7 + proc
+			}
+		}' "$TMP/gaps"
+	echo "# kernel %cpu: the time the profiler adds in gaps, per second the task was on its CPU"
+	echo "# total: that on both CPUs (both busy) + the profiler's process"
+	echo "# (stackprof: capturing the maps of every new process of a busy machine; perf: writing its file;"
+	echo "#  perf report, perf's second step to the same answer, is in the first table)"
+fi
 
 # Symbolization of a large binary: clang compiling for SECS seconds, every
 # process of it captured at its first sample and named at the end.
+part clang || exit 0
 echo
 echo "# symbolizing a profile of clang (libclang-cpp, libLLVM): $SECS s at 999 Hz"
 cat >"$TMP/big.cpp" <<'CPP'
