@@ -172,6 +172,32 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	[ "$ours" = "$theirs" ]
 }
 
+@test "eight processes of one binary: each symbolized, its files opened once for all" {
+	local pids='' i n1 opened
+	for i in 1 2 3 4 5 6 7 8; do
+		"$BURN_FP" --seconds 4 >/dev/null &
+		pids="$pids,$!"
+		BG_PIDS="${BG_PIDS:-} $!"
+	done
+	sleep 0.3
+	# The burn maps its binary, libstdc++, libm, libgcc_s, libc and the
+	# loader: the executable files of one of them.
+	n1=$(awk '$2 ~ /x/ && $6 ~ /^\// {print $6}' "/proc/${pids##*,}/maps" | sort -u | wc -l)
+	local f="$BATS_TEST_TMPDIR/eight.json"
+	"$SP" -p "${pids#,}" -d 2 -F 199 --json >"$f" 2>"$f.err"
+	# Every process named: no frame left as [bpfkit-burn-fp+0x...] (the
+	# records merge stacks of one comm by their names), and nine samples in
+	# ten in burn_a or burn_b.
+	[ "$(jq -r 'select(.type=="stack") | .frames[].name | select(startswith("[bpfkit-burn"))' "$f")" = "" ]
+	jq -e -s '[.[] | select(.type=="stack")] | ([.[] | select(.frames[-1].name | test("^burn_[ab]$")) | .count] | add) >= 0.9 * ([.[].count] | add)' "$f"
+	jq -e 'select(.type=="summary") | .processes_symbolized == 8 and .files_unreadable == 0' "$f"
+	# Those files opened once for all eight, not eight times.
+	opened=$(jq 'select(.type=="summary").files_opened' "$f")
+	echo "files opened $opened; executable files of one burn $n1" >&3
+	[ "$opened" -ge 2 ]
+	[ "$opened" -le "$n1" ]
+}
+
 @test "a process in its own mount namespace, gone before the end, is symbolized from its private binary" {
 	local dir=$BATS_TEST_TMPDIR/bsp-ns
 	mkdir -p "$dir"

@@ -94,6 +94,10 @@ TEST(StackprofParse, MapsLines) {
     EXPECT_EQ(m[2].path, "");
     EXPECT_EQ(m[3].path, "[vdso]");
     EXPECT_EQ(m[4].path, "/tmp/a b (deleted)");
+    EXPECT_EQ(m[1].dev, (uint64_t{8} << 32) | 1);
+    EXPECT_EQ(m[1].inode, 123u);
+    EXPECT_EQ(m[4].inode, 9u);
+    EXPECT_EQ(m[2].inode, 0u);
 }
 
 TEST(StackprofParse, PerfMapSortedAndBadLinesSkipped) {

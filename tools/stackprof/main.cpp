@@ -379,6 +379,7 @@ int main(int argc, char **argv) {
     auto *skel = static_cast<stackprof_bpf *>(trier->skeleton());
 
     Symbolizer sym;
+    sym.set_unwinding(dwarf);
     bool have_kallsyms = o.user_only || sym.load_kernel();
     std::map<RawKey, RawValue> raw;
     double capture_ms = 0;  // reading maps and opening files of new processes
@@ -523,6 +524,7 @@ int main(int argc, char **argv) {
             .kv("processes_symbolized", static_cast<unsigned long long>(ss.processes))
             .kv("processes_gone",
                 static_cast<unsigned long long>(ss.capture_failed + counters.new_proc_lost))
+            .kv("files_opened", static_cast<unsigned long long>(ss.modules))
             .kv("files_unreadable", static_cast<unsigned long long>(ss.module_failed))
             .kv("unwind_failed", static_cast<unsigned long long>(ss.unwind_failed))
             .kv("symbolize_ms", symbolize_ms)

@@ -28,16 +28,19 @@ std::vector<MapLine> parse_maps(const std::string &text) {
     while (std::getline(in, line)) {
         MapLine m;
         char perms[8] = {};
-        unsigned long long start, end, off;
+        unsigned long long start, end, off, ino = 0;
+        unsigned maj = 0, min = 0;
         int path_at = -1;
-        if (sscanf(line.c_str(), "%llx-%llx %7s %llx %*s %*s%n", &start, &end, perms, &off,
-                   &path_at) < 4 ||
+        if (sscanf(line.c_str(), "%llx-%llx %7s %llx %x:%x %llu%n", &start, &end, perms, &off, &maj,
+                   &min, &ino, &path_at) < 7 ||
             path_at < 0)
             continue;
         if (end <= start) continue;
         m.start = start;
         m.end = end;
         m.offset = off;
+        m.dev = uint64_t{maj} << 32 | min;
+        m.inode = ino;
         m.exec = strlen(perms) >= 3 && perms[2] == 'x';
         std::string rest = line.substr(static_cast<size_t>(path_at));
         size_t b = rest.find_first_not_of(' ');

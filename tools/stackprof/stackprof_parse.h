@@ -16,6 +16,7 @@ std::string demangle(const std::string &name);
 // One line of /proc/PID/maps.
 struct MapLine {
     uint64_t start = 0, end = 0, offset = 0;
+    uint64_t dev = 0, inode = 0;  // the file's device (major << 32 | minor) and inode; 0 when none
     bool exec = false;
     std::string path;  // "" for anonymous mappings
 };

@@ -13,6 +13,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -124,6 +127,126 @@ struct SymTable {
     }
 };
 
+// One mapped ELF file, opened once for all the processes that map it (by
+// device and inode): its own libdwfl session, the file at its link-time
+// addresses, its load segments for each process's bias, its function table.
+// A process that maps a file seen before costs a line of its maps, not an
+// open, an mmap and an ELF parse (a busy machine starts hundreds a second).
+struct FileSyms {
+    Dwfl *dwfl = nullptr;
+    Dwfl_Module *mod = nullptr;
+    uint64_t low = 0;      // the module's first address (link time)
+    bool is_exec = false;  // ET_EXEC: loaded at its link-time addresses
+    std::vector<GElf_Phdr> loads;
+    std::string name;  // its path in the process that mapped it first
+    std::shared_ptr<SymTable> table;
+    FileSyms() = default;
+    FileSyms(const FileSyms &) = delete;
+    FileSyms &operator=(const FileSyms &) = delete;
+    ~FileSyms() {
+        if (dwfl) dwfl_end(dwfl);
+    }
+};
+
+class FileCache {
+  public:
+    // The file of mapping m (path without " (deleted)") of process tgid,
+    // opened through the process's root, else its map_files entry; nullptr
+    // if it cannot be opened or is not ELF. same_ns (asked when the file is
+    // new): the process sees the files we see (then libdwfl looks for a
+    // .gnu_debuglink file beside the path, which outlives the process).
+    FileSyms *get(uint32_t tgid, const MapLine &m, const std::string &path, bool gone,
+                  const std::function<bool()> &same_ns, SymbolStats &st) {
+        if (m.inode == 0) return nullptr;
+        auto &slot = files_[{m.dev, m.inode}];
+        if (slot) return slot.get();
+        auto f = open_file(tgid, m, path, gone, same_ns());
+        if (!f) {
+            files_.erase({m.dev, m.inode});  // another process may open it
+            return nullptr;
+        }
+        st.modules++;
+        slot = std::move(f);
+        return slot.get();
+    }
+
+    // The file's function table, by build-id (else by the file), shared.
+    const SymTable &table(FileSyms &f) {
+        if (f.table) return *f.table;
+        const unsigned char *bits = nullptr;
+        GElf_Addr vaddr = 0;
+        int len = dwfl_module_build_id(f.mod, &bits, &vaddr);
+        if (len > 0) {
+            std::string key = "id:";
+            for (int i = 0; i < len; i++) {
+                char b[3];
+                snprintf(b, sizeof(b), "%02x", bits[i]);
+                key += b;
+            }
+            auto &t = tables_[key];
+            if (!t) t = SymTable::build(f.mod, f.low);
+            f.table = t;
+        } else {
+            f.table = SymTable::build(f.mod, f.low);
+        }
+        return *f.table;
+    }
+
+  private:
+    static std::unique_ptr<FileSyms> open_file(uint32_t tgid, const MapLine &m,
+                                               const std::string &path, bool gone, bool same_ns) {
+        const std::string proc = "/proc/" + std::to_string(tgid);
+        std::string file = proc + "/root" + path;
+        int fd = gone ? -1 : open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            char b[64];
+            snprintf(b, sizeof(b), "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.end);
+            file = proc + b;
+            fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        }
+        if (fd < 0) return nullptr;
+        auto f = std::make_unique<FileSyms>();
+        f->name = path;
+        Elf *e = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+        GElf_Ehdr eh;
+        bool ok = e && gelf_getehdr(e, &eh);
+        if (ok) {
+            f->is_exec = eh.e_type == ET_EXEC;
+            size_t n = 0;
+            elf_getphdrnum(e, &n);
+            for (size_t i = 0; i < n; i++) {
+                GElf_Phdr ph;
+                if (gelf_getphdr(e, static_cast<int>(i), &ph) && ph.p_type == PT_LOAD)
+                    f->loads.push_back(ph);
+            }
+        }
+        if (e) elf_end(e);
+        f->dwfl = ok ? dwfl_begin(&kCallbacks) : nullptr;
+        if (!f->dwfl) {
+            close(fd);
+            return nullptr;
+        }
+        // At its link-time addresses (base 0); fd is libdwfl's on success.
+        // The name is where libdwfl looks for the .gnu_debuglink file, later,
+        // maybe after the process is gone with its /proc directory.
+        const std::string &named = same_ns && file != path ? path : file;
+        dwfl_report_begin(f->dwfl);
+        f->mod = dwfl_report_elf(f->dwfl, path.c_str(), named.c_str(), fd, 0, true);
+        dwfl_report_end(f->dwfl, nullptr, nullptr);
+        if (!f->mod) {
+            close(fd);
+            return nullptr;
+        }
+        Dwarf_Addr low = 0;
+        dwfl_module_info(f->mod, nullptr, &low, nullptr, nullptr, nullptr, nullptr, nullptr);
+        f->low = low;
+        return f;
+    }
+
+    std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<FileSyms>> files_;
+    std::map<std::string, std::shared_ptr<SymTable>> tables_;  // by build-id
+};
+
 bool KernelSymbols::load(const std::string &path) {
     syms_.clear();
     FILE *f = fopen(path.c_str(), "re");
@@ -151,19 +274,24 @@ std::string KernelSymbols::name(uint64_t addr) const {
     return std::prev(it)->name;
 }
 
-// One process's address space as it was when first seen.
+// One process's address space as it was when first seen: its executable
+// mappings, each with the file (shared, see FileCache) and the process's
+// bias for it. With unwinding (DWARF mode) also a libdwfl session of its
+// own, with every file at its address, for dwfl_getthread_frames.
 class ProcessSymbols {
   public:
-    ProcessSymbols(uint32_t tgid, std::map<std::string, std::shared_ptr<SymTable>> &tables)
-        : tgid_(tgid), tables_(tables) {}
+    ProcessSymbols(uint32_t tgid, FileCache &files, bool unwinding)
+        : tgid_(tgid), files_(files), unwinding_(unwinding) {}
     ~ProcessSymbols() {
         if (dwfl_) dwfl_end(dwfl_);
     }
 
     bool capture(SymbolStats &st, double now_ms) {
         first_seen_ms_ = now_ms;
-        dwfl_ = dwfl_begin(&kCallbacks);
-        if (!dwfl_) return false;
+        if (unwinding_) {
+            dwfl_ = dwfl_begin(&kCallbacks);
+            if (!dwfl_) return false;
+        }
         if (!refresh(st)) return false;
         perf_map_path_ = "/proc/" + std::to_string(tgid_) + "/root/tmp/perf-" +
                          std::to_string(ns_pid(tgid_)) + ".map";
@@ -171,7 +299,7 @@ class ProcessSymbols {
         return true;
     }
 
-    // Reads the maps again and reports the files mapped since: a process is
+    // Reads the maps again and takes the files mapped since: a process is
     // often first seen in the dynamic loader, before its libraries are
     // mapped, or just before an exec. False if the maps cannot be read.
     bool refresh(SymbolStats &st) {
@@ -185,51 +313,29 @@ class ProcessSymbols {
             });
             if (!known) maps_.push_back(std::move(m));
         }
-        dwfl_report_begin_add(dwfl_);
+        if (dwfl_) dwfl_report_begin_add(dwfl_);
         for (const auto &m : maps_) {
             if (m.path.empty() || m.path[0] != '/') continue;
+            if (!m.exec && !(dwfl_ && any_exec(m.path))) continue;
             std::string path = m.path;
             const std::string deleted = " (deleted)";
             bool gone = path.size() > deleted.size() &&
                         path.compare(path.size() - deleted.size(), deleted.size(), deleted) == 0;
             if (gone) path.resize(path.size() - deleted.size());
-            if (done_.count(path)) continue;
-            if (!m.exec && !any_exec(m.path)) continue;
-            if (report(m, path, gone)) {
-                done_[path] = true;
-                st.modules++;
-            } else if (m.exec) {
-                done_[path] = false;
-                st.module_failed++;
+            if (m.exec) map_file(m, path, gone, st);
+            if (dwfl_ && !done_.count(path)) {
+                if (report(m, path, gone))
+                    done_[path] = true;
+                else if (m.exec)
+                    done_[path] = false;
             }
         }
-        dwfl_report_end(dwfl_, nullptr, nullptr);
+        if (dwfl_) dwfl_report_end(dwfl_, nullptr, nullptr);
         cache_.clear();
         return true;
     }
 
     double first_seen_ms() const { return first_seen_ms_; }
-
-    // The module's symbol table, by build-id (else by name), shared.
-    const SymTable &table(Dwfl_Module *mod, const char *mname, uint64_t low) {
-        const unsigned char *bits = nullptr;
-        GElf_Addr vaddr = 0;
-        int len = dwfl_module_build_id(mod, &bits, &vaddr);
-        std::string key;
-        if (len > 0) {
-            key = "id:";
-            for (int i = 0; i < len; i++) {
-                char b[3];
-                snprintf(b, sizeof(b), "%02x", bits[i]);
-                key += b;
-            }
-        } else {
-            key = "path:" + std::to_string(tgid_) + ":" + (mname ? mname : "?");
-        }
-        auto &t = tables_[key];
-        if (!t) t = SymTable::build(mod, low);
-        return *t;
-    }
 
     std::string user(uint64_t addr, bool call_site) {
         auto it = cache_.find(addr);
@@ -280,7 +386,8 @@ class ProcessSymbols {
         return false;
     }
 
-    // Reports one mapped file to libdwfl at the bias its mapping gives.
+    // DWARF mode: reports one mapped file to the process's own libdwfl
+    // session at the bias its mapping gives.
     bool report(const MapLine &first, const std::string &path, bool gone) {
         const std::string proc = "/proc/" + std::to_string(tgid_);
         std::string file = proc + "/root" + path;
@@ -337,16 +444,46 @@ class ProcessSymbols {
         return true;
     }
 
-    std::string lookup(uint64_t addr) {
-        if (dwfl_) {
-            if (Dwfl_Module *mod = dwfl_addrmodule(dwfl_, addr)) {
-                Dwarf_Addr low = 0;
-                const char *mname = dwfl_module_info(mod, nullptr, &low, nullptr, nullptr, nullptr,
-                                                     nullptr, nullptr);
-                if (const SymTable::Sym *sym = table(mod, mname, low).find(addr - low))
-                    return demangle(sym->name);
-                return "[" + base_name(mname ? mname : "?") + "+" + hex(addr - low) + "]";
+    // An executable mapping of a file not seen in this process yet: the
+    // file (opened once for all processes) and this process's bias for it.
+    void map_file(const MapLine &m, const std::string &path, bool gone, SymbolStats &st) {
+        for (const auto &x : mapped_)
+            if (x.start == m.start && x.end == m.end) return;
+        if (failed_.count(path)) return;
+        FileSyms *f = files_.get(
+            tgid_, m, path, gone, [this] { return same_mount_ns(); }, st);
+        std::optional<uint64_t> bias;
+        if (f) bias = bias_of(*f, m);
+        if (!f || !bias) {
+            failed_.insert(path);
+            st.module_failed++;
+            return;
+        }
+        mapped_.push_back(Mapped{m.start, m.end, *bias, f});
+    }
+
+    // Where vaddr 0 of the file is in this process, from any of its mappings
+    // of the file that falls in a PT_LOAD segment.
+    std::optional<uint64_t> bias_of(const FileSyms &f, const MapLine &exec_map) const {
+        if (f.is_exec) return 0;
+        for (const auto &m : maps_) {
+            if (m.dev != exec_map.dev || m.inode != exec_map.inode) continue;
+            for (const auto &ph : f.loads) {
+                uint64_t seg_off = ph.p_offset & ~uint64_t{0xfff};
+                if (m.offset < seg_off || m.offset >= ph.p_offset + ph.p_filesz) continue;
+                return m.start - (ph.p_vaddr + m.offset - ph.p_offset);
             }
+        }
+        return std::nullopt;
+    }
+
+    std::string lookup(uint64_t addr) {
+        for (const auto &x : mapped_) {
+            if (addr < x.start || addr >= x.end) continue;
+            FileSyms &f = *x.file;
+            const uint64_t off = addr - x.bias - f.low;
+            if (const SymTable::Sym *sym = files_.table(f).find(off)) return demangle(sym->name);
+            return "[" + base_name(f.name) + "+" + hex(off) + "]";
         }
         if (!perf_map_reread_ && file_readable(perf_map_path_)) {
             perf_map_reread_ = true;  // JIT maps grow while the process runs
@@ -408,14 +545,21 @@ class ProcessSymbols {
         return self->out_->size() >= 127 ? DWARF_CB_ABORT : DWARF_CB_OK;
     }
 
+    struct Mapped {
+        uint64_t start, end, bias;
+        FileSyms *file;
+    };
     uint32_t tgid_;
     int same_ns_ = -1;  // same mount namespace as ours: -1 not known yet, 0, 1
-    std::map<std::string, std::shared_ptr<SymTable>> &tables_;
+    FileCache &files_;
+    bool unwinding_;
     double first_seen_ms_ = 0;
-    Dwfl *dwfl_ = nullptr;
+    Dwfl *dwfl_ = nullptr;  // DWARF mode only
     std::string maps_text_;
     std::vector<MapLine> maps_;
-    std::map<std::string, bool> done_;  // files reported (true) or that failed (false)
+    std::vector<Mapped> mapped_;
+    std::set<std::string> failed_;      // files that could not be opened
+    std::map<std::string, bool> done_;  // DWARF mode: reported (true) or failed (false)
     std::string perf_map_path_;
     std::vector<PerfMapEntry> perf_map_;
     bool perf_map_reread_ = false;
@@ -426,7 +570,7 @@ class ProcessSymbols {
     std::vector<UserFrame> *out_ = nullptr;
 };
 
-Symbolizer::Symbolizer() {
+Symbolizer::Symbolizer() : files_(std::make_unique<FileCache>()) {
     elf_version(EV_CURRENT);
 }
 Symbolizer::~Symbolizer() = default;
@@ -438,7 +582,7 @@ ProcessSymbols *Symbolizer::get(uint32_t tgid) {
 
 bool Symbolizer::capture(uint32_t tgid, double now_ms) {
     if (auto it = procs_.find(tgid); it != procs_.end()) return it->second != nullptr;
-    auto p = std::make_unique<ProcessSymbols>(tgid, tables_);
+    auto p = std::make_unique<ProcessSymbols>(tgid, *files_, unwinding_);
     if (!p->capture(stats_, now_ms)) {
         stats_.capture_failed++;
         procs_.emplace(tgid, nullptr);  // gone: not tried again

@@ -47,12 +47,13 @@ struct UserFrame {
 };
 
 class ProcessSymbols;
+class FileCache;
 struct SymTable;
 
 struct SymbolStats {
     uint64_t processes = 0;       // captured
     uint64_t capture_failed = 0;  // gone before their maps could be read
-    uint64_t modules = 0;         // ELF files reported
+    uint64_t modules = 0;         // ELF files opened (each once)
     uint64_t module_failed = 0;   // mapped files that could not be opened
     uint64_t unwind_failed = 0;   // DWARF mode: samples whose unwinding stopped at the first frame
 };
@@ -65,6 +66,9 @@ class Symbolizer {
     Symbolizer &operator=(const Symbolizer &) = delete;
 
     bool load_kernel() { return kernel_.load(); }
+    // DWARF mode: each process also gets a libdwfl session of its own, for
+    // unwind(). Before the first capture.
+    void set_unwinding(bool on) { unwinding_ = on; }
     // Reads the maps of tgid and opens its files now (now_ms: a monotonic
     // clock); true if captured (or captured before).
     bool capture(uint32_t tgid, double now_ms = 0);
@@ -84,7 +88,8 @@ class Symbolizer {
   private:
     ProcessSymbols *get(uint32_t tgid);
     KernelSymbols kernel_;
-    std::map<std::string, std::shared_ptr<SymTable>> tables_;  // shared by processes
+    std::unique_ptr<FileCache> files_;  // the mapped files, shared by processes
+    bool unwinding_ = false;
     std::map<uint32_t, std::unique_ptr<ProcessSymbols>> procs_;
     SymbolStats stats_;
 };
