@@ -59,6 +59,23 @@ uint32_t ns_pid(uint32_t tgid) {
     return last;
 }
 
+// Opens the file of mapping m (path without " (deleted)") of process tgid:
+// through the process's root, else its map_files entry (a deleted file, or
+// one the root does not reach). Sets `file` to the name it opened; -1 if none.
+int open_mapped(uint32_t tgid, const MapLine &m, const std::string &path, bool gone,
+                std::string &file) {
+    const std::string proc = "/proc/" + std::to_string(tgid);
+    file = proc + "/root" + path;
+    int fd = gone ? -1 : open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        char b[64];
+        snprintf(b, sizeof(b), "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.end);
+        file = proc + b;
+        fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    }
+    return fd;
+}
+
 char *debuginfo_path = nullptr;
 const Dwfl_Callbacks kCallbacks = {
     dwfl_build_id_find_elf,
@@ -195,15 +212,8 @@ class FileCache {
   private:
     static std::unique_ptr<FileSyms> open_file(uint32_t tgid, const MapLine &m,
                                                const std::string &path, bool gone, bool same_ns) {
-        const std::string proc = "/proc/" + std::to_string(tgid);
-        std::string file = proc + "/root" + path;
-        int fd = gone ? -1 : open(file.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            char b[64];
-            snprintf(b, sizeof(b), "/map_files/%" PRIx64 "-%" PRIx64, m.start, m.end);
-            file = proc + b;
-            fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
-        }
+        std::string file;
+        int fd = open_mapped(tgid, m, path, gone, file);
         if (fd < 0) return nullptr;
         auto f = std::make_unique<FileSyms>();
         f->name = path;
@@ -389,15 +399,8 @@ class ProcessSymbols {
     // DWARF mode: reports one mapped file to the process's own libdwfl
     // session at the bias its mapping gives.
     bool report(const MapLine &first, const std::string &path, bool gone) {
-        const std::string proc = "/proc/" + std::to_string(tgid_);
-        std::string file = proc + "/root" + path;
-        int fd = gone ? -1 : open(file.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            char b[64];
-            snprintf(b, sizeof(b), "/map_files/%" PRIx64 "-%" PRIx64, first.start, first.end);
-            file = proc + b;
-            fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
-        }
+        std::string file;
+        int fd = open_mapped(tgid_, first, path, gone, file);
         if (fd < 0) return false;
         // The bias: where vaddr 0 of the file is, from any mapping of it
         // that falls in a PT_LOAD segment.
