@@ -111,38 +111,41 @@ if part table; then
 	done
 fi
 
-# In-kernel cost per sample at 999 Hz (see the top): ROUNDS rounds of SECS
-# seconds each of: no profiler, stackprof, perf record -g.
+# In-kernel cost per sample at 999 Hz (see the top): ROUNDS rounds of
+# SECS seconds each of: no profiler, stackprof, perf record -g.
 # gap_run KIND [PROFILER ARGV]: prints "gaps gap_ns run_s samples_per_s
-# process_cpu_s", run_s being the time the gapmeter was on its CPU (its run
-# less the gaps over 50 us, where other tasks of a shared machine ran).
+# process_s report_s": run_s is the time the gapmeter was on its CPU (its
+# run less the gaps over 50 us, where other tasks of a shared machine ran);
+# process_s the profiler's CPU from start to exit; report_s perf report's.
 gap_run() {
-	local kind=$1 p='' c0=0 c1=0 n=0 g
+	local kind=$1 tp='' p='' n=0 g whole=0 rep=0
 	shift
 	if [ "$kind" != none ]; then
-		taskset -c 1 "$@" >"$TMP/gout" 2>"$TMP/gerr" &
-		p=$!
+		taskset -c 1 /usr/bin/time -f '%U %S' -o "$TMP/gtime" "$@" >"$TMP/gout" 2>"$TMP/gerr" &
+		tp=$!
+		for _ in $(seq 50); do p=$(pgrep -P "$tp" | head -1); [ -n "$p" ] && break; sleep 0.1; done
 		sleep 2
-		c0=$(cpu_s "$p")
 	fi
 	g=$("$GAPMETER" --cpu 0 --depth 24 --seconds "$SECS")
 	if [ -n "$p" ]; then
-		c1=$(cpu_s "$p")
 		stop "$p"
+		wait "$tp" 2>/dev/null
+		whole=$(tail -1 "$TMP/gtime" | awk '{ print $1 + $2 }')
 		if [ "$kind" = sp ]; then
 			n=$(jq -s 'map(select(.type=="summary"))[0] | .taken / .seconds' "$TMP/gout")
 		else
 			n=$(perf script -i "$TMP/gperf.data" -F time 2>/dev/null | tr -d ':' |
 				awk 'NR == 1 { a = $1 } { b = $1; n++ } END { print (b > a) ? n / (b - a) : 0 }')
+			taskset -c 1 /usr/bin/time -f '%U %S' -o "$TMP/rtime" perf report -i "$TMP/gperf.data" --stdio >/dev/null 2>&1
+			rep=$(tail -1 "$TMP/rtime" | awk '{ print $1 + $2 }')
 		fi
 	fi
-	echo "$(jq -r '"\(.gaps) \(.gap_ns) \(.seconds - .longer_ns / 1e9)"' <<<"$g") $n \
-$(awk -v a="$c0" -v b="$c1" 'BEGIN { print b - a }')"
+	echo "$(jq -r '"\(.gaps) \(.gap_ns) \(.seconds - .longer_ns / 1e9)"' <<<"$g") $n $whole $rep"
 }
 if part gaps; then
 	echo
 	echo "# in-kernel cost per sample at 999 Hz, felt by a task spinning on CPU 0 at the bottom of 24 frames"
-	echo "# (bpfkit-gapmeter; the profiler pinned to CPU 1; $ROUNDS rounds of $SECS s, interleaved)"
+	echo "# (bpfkit-gapmeter; the profiler pinned to CPU 1, started 2 s before; $ROUNDS rounds of $SECS s, interleaved)"
 	: >"$TMP/gaps"
 	for r in $(seq "$ROUNDS"); do
 		for k in none sp perf; do
@@ -152,19 +155,22 @@ if part gaps; then
 			perf) line=$(gap_run perf perf record -q -a -g -e cpu-clock -F 999 -o "$TMP/gperf.data") ;;
 			esac
 			echo "$k $line" >>"$TMP/gaps"
-			read -r n g t s c <<<"$line"
-			printf '# round %s %-4s: %5d gaps, %6.2f ms of them, in %.2f s on the CPU; %4.0f samples/s; process %.2f s\n' \
-				"$r" "$k" "$n" "$(awk -v g="$g" 'BEGIN { print g / 1e6 }')" "$t" "$s" "$c"
+			read -r n g t s w rp <<<"$line"
+			printf '# round %s %-4s: %5d gaps, %6.2f ms of them, in %.2f s on the CPU; %4.0f samples/s; process %.2f s; report %.2f s\n' \
+				"$r" "$k" "$n" "$(awk -v g="$g" 'BEGIN { print g / 1e6 }')" "$t" "$s" "$w" "$rp"
 		done
 	done
-	printf '%-16s %11s %11s %14s %11s %14s %20s\n' PROFILER "gaps/s add" "kernel %cpu" "us per sample" \
-		"samples/s" "process %core" "total %core, 2 busy"
+	printf '%-16s %10s %11s %9s %10s %9s %9s %11s %13s\n' PROFILER "gaps/s add" "kernel %cpu" "us/sample" \
+		"samples/s" "process s" "report s" "total s" "total+report"
 	# Per second on the CPU, summed over the rounds: the gaps a profiler adds
 	# and their time, less the run with none. The gaps are its samples and
 	# its other interrupts (perf's ring buffer wakeups, for one); their time
-	# per sample is over the samples one CPU took (half of both CPUs').
+	# per sample is over the 999 samples a second of a busy CPU (samples/s
+	# is of both CPUs, CPU 1 idle or not).
+	# total s: a run of SECS + 2 s with both CPUs busy, the kernel's part
+	# (2 x kernel %cpu) and the process's from start to exit.
 	awk -v r="$ROUNDS" -v secs="$SECS" '
-		{ n[$1] += $2; g[$1] += $3; t[$1] += $4; s[$1] += $5; c[$1] += $6 }
+		{ n[$1] += $2; g[$1] += $3; t[$1] += $4; s[$1] += $5; w[$1] += $6; rp[$1] += $7 }
 		END {
 			split("sp perf", ks, " ")
 			name["sp"] = "stackprof fp"; name["perf"] = "perf record -g"
@@ -173,15 +179,17 @@ if part gaps; then
 				dn = n[k] / t[k] - n["none"] / t["none"]
 				dg = g[k] / t[k] - g["none"] / t["none"]
 				rate = s[k] / r
-				proc = 100 * c[k] / (r * secs)
-				printf "%-16s %11.0f %11.2f %14.2f %11.0f %14.2f %20.2f\n", name[k], dn, dg / 1e7,
-					rate > 0 ? dg / (rate / 2) / 1000 : 0, rate, proc, 2 * dg / 1e7 + proc
+				per = dg / 999 / 1000
+				kern = 2 * dg / 1e9 * (secs + 2)
+				printf "%-16s %10.0f %11.2f %9.2f %10.0f %9.2f %9.2f %11.2f %13.2f\n", name[k], dn, dg / 1e7, per,
+					rate, w[k] / r, rp[k] / r, kern + w[k] / r, kern + (w[k] + rp[k]) / r
 			}
 		}' "$TMP/gaps"
 	echo "# kernel %cpu: the time the profiler adds in gaps, per second the task was on its CPU"
-	echo "# total: that on both CPUs (both busy) + the profiler's process"
-	echo "# (stackprof: capturing the maps of every new process of a busy machine; perf: writing its file;"
-	echo "#  perf report, perf's second step to the same answer, is in the first table)"
+	echo "# total s: for a run of $((SECS + 2)) s with both CPUs busy, the kernel's part (2 CPUs x kernel %cpu)"
+	echo "#   and the profiler's process from start to exit (stackprof: loading, capturing the maps of"
+	echo "#   every new process of a busy machine, symbolizing, printing; perf: recording, its build-id pass)"
+	echo "# total+report: with perf report, perf's second step to the same answer"
 fi
 
 # Symbolization of a large binary: clang compiling for SECS seconds, every
