@@ -608,14 +608,7 @@ int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 		return 0;                                                                          \
 	}
 
-TP_PAIR(read)
-TP_PAIR(write)
-TP_PAIR(readv)
-TP_PAIR(writev)
-TP_PAIR(sendto)
-TP_PAIR(recvfrom)
-TP_PAIR(sendmsg)
-TP_PAIR(recvmsg)
+HTTPSNOOP_FOLLOWED_SYSCALLS(TP_PAIR)
 
 SEC("tp/syscalls/sys_enter_close")
 int httpsnoop_tp_enter_close(struct trace_event_raw_sys_enter *ctx)
