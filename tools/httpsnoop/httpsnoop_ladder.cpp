@@ -23,6 +23,7 @@ const char *const kTls[] = {
 // Every rung: the socket's end, and the TLS uprobes.
 std::vector<std::string> with_common(std::vector<std::string> programs) {
     programs.push_back("httpsnoop_sock_state");
+    programs.push_back("httpsnoop_task_exit");
     for (const char *p : kTls)
         programs.push_back(p);
     return programs;
