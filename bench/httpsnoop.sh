@@ -22,13 +22,15 @@
 #     write are followed syscalls) and getppid() (a syscall raw_syscalls sees, the
 #     tracepoint mode does not), in calls per second
 # Run as root after ./dev build; needs packaging/deps/bench.txt (wrk, nginx-light).
+# Environment: SECS (10), ROUNDS (5), RATE (10000), CONNS (32), BUILD (build),
+# KEEP=FILE to keep the raw per-run lines.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
 HS=$(realpath "$BUILD/tools/httpsnoop/httpsnoop")
 HF=$(realpath "$BUILD/tests/gen/bpfkit-hookfloor")
 SECS=${SECS:-10}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 RATE=${RATE:-10000}
 PORT=${PORT:-48990}
 CONNS=${CONNS:-32}
@@ -43,6 +45,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 for c in wrk nginx curl jq bpftool python3 dd; do
 	command -v "$c" >/dev/null || { echo "bench: needs $c (see packaging/deps/bench.txt)" >&2; exit 2; }
