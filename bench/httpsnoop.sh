@@ -3,7 +3,18 @@
 #   - wrk against nginx on loopback (return 200, keep-alive) for SECS seconds: requests/s
 #     and p99 latency without httpsnoop, with httpsnoop in raw_syscalls mode, and with it
 #     in tracepoint mode (tracefs mounted in a private mount namespace, so the host's
-#     mounts are not touched); ratios against the run without
+#     mounts are not touched); ratios against the run without. ROUNDS rounds (default 3)
+#     each run every row once, in turn, so that other load on the machine falls on all
+#     of them; the table shows medians over the rounds (ratios: the median of each
+#     round's ratio against that round's run without)
+#   - the floor: the same hooks with empty BPF programs (bpfkit-hookfloor: raw_tp
+#     sys_enter/sys_exit, and the 17 syscalls:* tracepoints httpsnoop attaches), what
+#     the hooks cost before any of httpsnoop's work
+#   - BPF ns per program run (run_time_ns / run_cnt over the row's programs; in
+#     raw_syscalls mode a run is any syscall of the host, followed or not)
+#   - at a fixed RATE (default 10000 requests/s, bench/paced.lua) for SECS seconds with
+#     httpsnoop attached: requests wrk completed, exchanges httpsnoop showed (2 per
+#     request) and its lost events
 #   - httpsnoop's CPU (user + system from /proc, plus the BPF run time of its programs
 #     with kernel.bpf_stats_enabled) per 1000 requests, its lost events, and how many
 #     exchanges it showed against wrk's requests (each is seen twice: wrk's and nginx's)
@@ -11,27 +22,36 @@
 #     write are followed syscalls) and getppid() (a syscall raw_syscalls sees, the
 #     tracepoint mode does not), in calls per second
 # Run as root after ./dev build; needs packaging/deps/bench.txt (wrk, nginx-light).
+# Environment: SECS (10), ROUNDS (5), RATE (10000), CONNS (32), BUILD (build),
+# KEEP=FILE to keep the raw per-run lines.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
 HS=$(realpath "$BUILD/tools/httpsnoop/httpsnoop")
+HF=$(realpath "$BUILD/tests/gen/bpfkit-hookfloor")
 SECS=${SECS:-10}
+ROUNDS=${ROUNDS:-5}
+RATE=${RATE:-10000}
 PORT=${PORT:-48990}
 CONNS=${CONNS:-32}
 TMP=$(mktemp -d)
 NGINX=
 cleanup() {
+	[ -n "${PID:-}" ] && kill -KILL "$PID" 2>/dev/null
 	[ -n "$NGINX" ] && kill -QUIT "$NGINX" 2>/dev/null && sleep 0.5
 	[ -n "$NGINX" ] && kill -KILL "$NGINX" 2>/dev/null
 	sysctl -qw kernel.bpf_stats_enabled=0
+	[ -n "${KEEP:-}" ] && cat "$TMP"/runs* >"$KEEP"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 for c in wrk nginx curl jq bpftool python3 dd; do
 	command -v "$c" >/dev/null || { echo "bench: needs $c (see packaging/deps/bench.txt)" >&2; exit 2; }
 done
 [ -x "$HS" ] || { echo "bench: no $HS (./dev build, or BUILD=dir)" >&2; exit 2; }
+[ -x "$HF" ] || { echo "bench: no $HF (./dev build, or BUILD=dir)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 2; }
 
 mkdir -p "$TMP/tmp"
@@ -77,12 +97,16 @@ done
 
 ticks=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
-prog_ids() { bpftool -j prog show | jq -c '[.[] | select(.name|test("^httpsnoop")) | .id]'; }
-bpf_ns() { bpftool -j prog show | jq --argjson ids "$1" '[.[] | select(.id as $i | $ids | index($i)) | .run_time_ns // 0] | add // 0'; }
+prog_ids() { bpftool -j prog show | jq -c '[.[] | select(.name|test("^(httpsnoop|hookfloor)")) | .id]'; }
+# "run_time_ns run_cnt" summed over the programs of ids $1
+bpf_ns() { bpftool -j prog show | jq -r --argjson ids "$1" '[.[] | select(.id as $i | $ids | index($i))] | "\([.[].run_time_ns // 0] | add // 0) \([.[].run_cnt // 0] | add // 0)"'; }
 
-# wrk for SECS: prints "requests/s p99_ms requests"
+# wrk for SECS (at RATE requests/s with "paced"): prints "requests/s p99_ms requests"
 load() {
-	wrk -t 2 -c "$CONNS" -d "${SECS}s" --latency "http://127.0.0.1:$PORT/" >"$TMP/wrk.out" 2>&1
+	local script=()
+	[ "${1:-}" = paced ] && script=(-s bench/paced.lua)
+	RATE=$RATE THREADS=2 wrk -t 2 -c "$CONNS" -d "${SECS}s" --latency "${script[@]}" \
+		"http://127.0.0.1:$PORT/" >"$TMP/wrk.out" 2>&1
 	awk '/Requests\/sec:/ {r=$2}
 		/^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; p=v}
 		/requests in/ {n=$1}
@@ -106,53 +130,124 @@ for _ in range(n):
 print(round(n / (time.perf_counter() - t)))'
 }
 
-# Starts httpsnoop in mode $1; sets HS_PID and IDS.
-start_hs() {
-	local mode=$1 before
+# Starts row $1 (none, floor-raw, floor-tp, raw_syscalls, tracepoint); sets PID and IDS.
+start_row() {
+	local row=$1 before
+	PID=
+	IDS='[]'
+	[ "$row" = none ] && return 0
 	before=$(prog_ids)
-	rm -f "$TMP/hs.err"
-	if [ "$mode" = tracepoint ]; then
+	rm -f "$TMP/hs.err" "$TMP/hs.json" "$TMP/hf.out"
+	case $row in
+	floor-raw) "$HF" raw >"$TMP/hf.out" 2>"$TMP/hs.err" & ;;
+	floor-tp)
+		unshare -m sh -c "mount -t tracefs nodev /sys/kernel/tracing && exec \"$HF\" tp" \
+			>"$TMP/hf.out" 2>"$TMP/hs.err" &
+		;;
+	tracepoint)
 		unshare -m sh -c "mount -t tracefs nodev /sys/kernel/tracing && exec \"$HS\" --json --hooks tracepoint" \
 			>"$TMP/hs.json" 2>"$TMP/hs.err" &
-	else
-		"$HS" --json --hooks "$mode" >"$TMP/hs.json" 2>"$TMP/hs.err" &
-	fi
-	HS_PID=$!
-	for _ in $(seq 300); do grep -q 'mode: ' "$TMP/hs.err" 2>/dev/null && break; sleep 0.05; done
-	grep -q 'mode: ' "$TMP/hs.err" || { cat "$TMP/hs.err" >&2; return 1; }
+		;;
+	*) "$HS" --json --hooks "$row" >"$TMP/hs.json" 2>"$TMP/hs.err" & ;;
+	esac
+	PID=$!
+	local ready='mode: ' file="$TMP/hs.err"
+	case $row in floor-*) ready='^attached' file="$TMP/hf.out" ;; esac
+	for _ in $(seq 300); do grep -q "$ready" "$file" 2>/dev/null && break; sleep 0.05; done
+	grep -q "$ready" "$file" || { cat "$TMP/hs.err" >&2; stop_row; return 1; }
 	IDS=$(jq -n -c --argjson a "$before" --argjson b "$(prog_ids)" '$b - $a')
 }
-stop_hs() {
-	kill -INT "$HS_PID" 2>/dev/null
-	for _ in $(seq 100); do kill -0 "$HS_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$HS_PID" 2>/dev/null
-	wait "$HS_PID" 2>/dev/null || true
+stop_row() {
+	[ -n "$PID" ] || return 0
+	kill -INT "$PID" 2>/dev/null
+	for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$PID" 2>/dev/null
+	wait "$PID" 2>/dev/null || true
+	PID=
+}
+median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print "-"; else if (NR % 2) print v[(NR+1)/2]; else print (v[NR/2] + v[NR/2+1]) / 2}'; }
+
+# One run of row $1 under load ($2: "" or paced); appends to $TMP/runs:
+# row r/s p99 requests process_s bpf_ns bpf_cnt lost exchanges
+run_row() {
+	local row=$1 c0=0 c1=0 b0="0 0" b1="0 0" r p n lost=0 ex=0
+	start_row "$row" || { echo "$row: did not start" >&2; return 1; }
+	if [ -n "$PID" ]; then c0=$(cpu_s "$PID"); b0=$(bpf_ns "$IDS"); fi
+	local how=${2:-}
+	[ "$how" = stats ] && how=
+	read -r r p n < <(load "$how")
+	if [ -n "$PID" ]; then c1=$(cpu_s "$PID"); b1=$(bpf_ns "$IDS"); fi
+	stop_row
+	case $row in raw_syscalls | tracepoint)
+		lost=$(jq -s '[.[] | select(.event=="stats")] | last | .lost_events // 0' "$TMP/hs.json")
+		ex=$(jq -s '[.[] | select(.event=="exchange")] | length' "$TMP/hs.json")
+		;;
+	esac
+	echo "$row $r $p $n $(echo "$c0 $c1" | awk '{print $2-$1}') $(echo "$b0 $b1" | awk '{print $3-$1, $4-$2}') $lost $ex" >>"$TMP/runs${2:+.$2}"
 }
 
+ROWS=(none floor-raw floor-tp raw_syscalls tracepoint)
+declare -A LABEL=([none]="without httpsnoop" [floor-raw]="floor: empty raw_tp" [floor-tp]="floor: empty tracepoints"
+	[raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint")
+: >"$TMP/runs"
+for round in $(seq "$ROUNDS"); do
+	for row in "${ROWS[@]}"; do
+		run_row "$row"
+		echo "round $round: $(tail -n 1 "$TMP/runs")" >&2
+	done
+done
+
+# BPF run time: one more run of each hooked row with kernel.bpf_stats_enabled=1 (the
+# statistics take two clock reads per program run, so the rounds above run without).
 sysctl -qw kernel.bpf_stats_enabled=1
-echo "# httpsnoop bench: wrk -t2 -c$CONNS ${SECS}s against nginx on loopback; $(nproc) CPUs, $(uname -r)"
-printf '%-26s %12s %12s %12s\n' "" "requests/s" "p99 ms" "ratio r/s"
-read -r base_r base_p base_n < <(load)
-printf '%-26s %12s %12s %12s\n' "without httpsnoop" "$base_r" "$base_p" "1.00"
-declare -A row
-for mode in raw_syscalls tracepoint; do
-	start_hs "$mode" || { echo "$mode: did not start" >&2; continue; }
-	c0=$(cpu_s "$HS_PID")
-	b0=$(bpf_ns "$IDS")
-	read -r r p n < <(load)
-	c1=$(cpu_s "$HS_PID")
-	b1=$(bpf_ns "$IDS")
-	pc=$(pipe_calls)
-	gp=$(getppid_calls)
-	stop_hs
-	stats=$(jq -c 'select(.event=="stats")' "$TMP/hs.json")
-	ex=$(jq -s '[.[] | select(.event=="exchange")] | length' "$TMP/hs.json")
-	lost=$(echo "$stats" | jq '.lost_events')
-	printf '%-26s %12s %12s %12s\n' "with httpsnoop $mode" "$r" "$p" "$(echo "$r $base_r" | awk '{printf "%.2f", $1/$2}')"
-	row[$mode]="$(echo "$c0 $c1 $b0 $b1 $n" | awk '{printf "%.2f ms process + %.2f ms BPF", ($2-$1)*1e6/$5, ($4-$3)/1e6*1000/$5}') per 1000 requests; lost events $lost; exchanges shown $ex of $((2 * n)) (2 x wrk's $n); p99 ratio $(echo "$p $base_p" | awk '{printf "%.2f", $1/$2}'); pipe 1-byte calls/s $pc; getppid/s $gp"
+: >"$TMP/runs.stats"
+for row in "${ROWS[@]:1}"; do
+	run_row "$row" stats
+	echo "stats: $(tail -n 1 "$TMP/runs.stats")" >&2
 done
+sysctl -qw kernel.bpf_stats_enabled=0
+
+echo "# httpsnoop bench: wrk -t2 -c$CONNS ${SECS}s against nginx on loopback; $(nproc) CPUs, $(uname -r); medians of $ROUNDS rounds"
+printf '%-26s %10s %8s %8s %8s %9s %10s %10s %6s %s\n' "" "req/s" "p99 ms" "r/s" "p99" "BPF ns" "BPF ms" "proc ms" "lost" "exchanges"
+printf '%-26s %10s %8s %8s %8s %9s %10s %10s %6s %s\n' "" "" "" "ratio" "ratio" "per run" "/1000 req" "/1000 req" "" "shown/2xreq"
+for row in "${ROWS[@]}"; do
+	col() { awk -v row="$row" -v f="$1" '$1 == row {print $f}' "$TMP/runs" | median; }
+	# per round: this row's value over the round's run without (the runs file is in round order)
+	ratio() { awk -v row="$row" -v f="$1" '$1 == "none" {b=$f} $1 == row && b > 0 {print $f / b}' "$TMP/runs" | median; }
+	per1k() { awk -v row="$row" -v f="$1" -v k="$2" '$1 == row && $4 > 0 {print $f * k * 1000 / $4}' "$TMP/runs${3:+.$3}" | median; }
+	nsrun=$(awk -v row="$row" '$1 == row && $7 > 0 {print $6 / $7}' "$TMP/runs.stats" | median)
+	lost=$(awk -v row="$row" '$1 == row {s += $8} END {print s + 0}' "$TMP/runs")
+	exs=$(awk -v row="$row" '$1 == row && $4 > 0 {printf "%.3f\n", $9 / (2 * $4)}' "$TMP/runs" | median)
+	case $row in
+	none) printf '%-26s %10.0f %8.3f %8s %8s %9s %10s %10s %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" 1.00 1.00 - - - - - ;;
+	floor-*) printf '%-26s %10.0f %8.3f %8.2f %8.2f %9.0f %10.2f %10s %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" \
+		"$(ratio 2)" "$(ratio 3)" "$nsrun" "$(per1k 6 1e-6 stats)" - - - ;;
+	*) printf '%-26s %10.0f %8.3f %8.2f %8.2f %9.0f %10.2f %10.2f %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" \
+		"$(ratio 2)" "$(ratio 3)" "$nsrun" "$(per1k 6 1e-6 stats)" "$(per1k 5 1e3)" "$lost" "$exs" ;;
+	esac
+done
+echo "(BPF ns per run, BPF ms /1000 req: from the one run with bpf_stats, every run of the row's programs"
+echo " during the load, other processes' syscalls too; proc ms: httpsnoop's own user + system time;"
+echo " lost: summed over the rounds)"
+
 echo
-for mode in raw_syscalls tracepoint; do
-	[ -n "${row[$mode]:-}" ] && echo "$mode: ${row[$mode]}"
+echo "# fixed rate: wrk -s bench/paced.lua, $RATE requests/s, ${SECS}s"
+printf '%-26s %10s %10s %10s %12s %6s\n' "" "req/s" "requests" "exchanges" "per request" "lost"
+: >"$TMP/runs.paced"
+for row in none raw_syscalls tracepoint; do
+	run_row "$row" paced
+	read -r _ r _ n _ _ _ lost ex < <(tail -n 1 "$TMP/runs.paced")
+	if [ "$row" = none ]; then
+		printf '%-26s %10.0f %10s %10s %12s %6s\n' "${LABEL[$row]}" "$r" "$n" - - -
+	else
+		printf '%-26s %10.0f %10s %10s %12s %6s\n' "${LABEL[$row]}" "$r" "$n" "$ex" "$(echo "$ex $n" | awk '{printf "%.3f", $1 / $2}')" "$lost"
+	fi
 done
-echo "without httpsnoop: pipe 1-byte calls/s $(pipe_calls); getppid/s $(getppid_calls)"
+
+echo
+echo "# what the hooks cost other programs (calls/s, one run each)"
+for row in none floor-raw raw_syscalls tracepoint; do
+	start_row "$row" || continue
+	echo "${LABEL[$row]}: pipe 1-byte reads+writes/s $(pipe_calls); getppid/s $(getppid_calls)"
+	stop_row
+done

@@ -79,15 +79,27 @@ struct call {
 	__u32 niov;
 	__u8 kind; /* enum buf_kind */
 	__u8 dir;
-	__u8 pad[2];
+	__u8 live;  /* a call is in progress (the entry stays between calls) */
+	__u8 state; /* the connection's enum httpsnoop_conn_state at entry */
+	__u8 sent;  /* and whether its addresses and comm were sent */
+	__u8 pad[3];
 };
 
+/* pid_tgid -> the thread's call. A thread's entry is made at its first
+ * followed call and kept (live 0 between calls: a lookup and stores in
+ * place cost less than an insert and a delete per call); it goes when the
+ * thread exits (httpsnoop_task_exit). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
 	__type(value, struct call);
 } calls SEC(".maps");
+
+/* TLS library calls in progress (entered, not returned), over all threads:
+ * while 0, no syscall looks in tls_calls. A call whose return is never
+ * seen leaves it above 0, which costs a lookup per followed call. */
+__s64 tls_inflight = 0;
 
 /* A TLS library call in progress on one thread. */
 struct tls_call {
@@ -134,7 +146,8 @@ struct conn {
 	__u8 tries;
 	__u8 plen; /* first bytes collected from calls shorter than four */
 	__u8 prefix[3];
-	__u8 pad[2];
+	__u8 sent; /* an event with the addresses and comm went out (HTTP) */
+	__u8 pad;
 };
 
 /* sk (sk|1 for the TLS plaintext on it) -> classification. Entries go when
@@ -158,7 +171,6 @@ BPFKIT_SCRATCH_MAP(struct scratch);
 /* The TCP (stream, inet) socket behind fd of the current task, or 0. */
 static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct file **fdarr;
 	struct file *file = 0;
 	struct socket *sock;
@@ -170,10 +182,21 @@ static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
 
 	if (fd < 0)
 		return 0;
-	max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		/* Linux 5.11 and later: plain loads through the BTF-typed
+		 * task, not one helper call per pointer. */
+		struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+
+		max_fds = fdt->max_fds;
+		fdarr = fdt->fd;
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		max_fds = BPF_CORE_READ(task, files, fdt, max_fds);
+		fdarr = BPF_CORE_READ(task, files, fdt, fd);
+	}
 	if ((unsigned int)fd >= max_fds)
 		return 0;
-	fdarr = BPF_CORE_READ(task, files, fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fdarr[fd]) || !file)
 		return 0;
 	mode = BPF_CORE_READ(file, f_inode, i_mode);
@@ -335,11 +358,13 @@ static __always_inline void fill_addrs(struct httpsnoop_event *ev, struct sock *
 	}
 }
 
-static __always_inline struct scratch *event_head(__u8 kind, __u8 dir, __s32 fd, __u64 sk, __u64 ts)
+/* An event's fixed part; the process's comm and cgroup only with whole (the
+ * first event of a connection: user space keeps them per connection). */
+static __always_inline struct scratch *event_head(__u8 kind, __u8 dir, __s32 fd, __u64 sk, __u64 ts,
+						  bool whole)
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	struct task_struct *task;
 	__u64 id = bpf_get_current_pid_tgid();
 
 	if (!s)
@@ -352,11 +377,21 @@ static __always_inline struct scratch *event_head(__u8 kind, __u8 dir, __s32 fd,
 	s->ev.fd = fd;
 	s->ev.kind = kind;
 	s->ev.dir = dir;
+	if (!whole)
+		return s;
 	s->ev.cgroup_id = bpf_get_current_cgroup_id();
-	task = (struct task_struct *)bpf_get_current_task();
-	if (bpf_probe_read_kernel_str(s->ev.comm, sizeof(s->ev.comm),
-				      &BPF_CORE_READ(task, group_leader)->comm) <= 0)
-		bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		/* comm is always NUL-terminated in its 16 bytes. */
+		if (bpf_probe_read_kernel(s->ev.comm, sizeof(s->ev.comm),
+					  bpf_get_current_task_btf()->group_leader->comm))
+			bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if (bpf_probe_read_kernel_str(s->ev.comm, sizeof(s->ev.comm),
+					      &BPF_CORE_READ(task, group_leader)->comm) <= 0)
+			bpf_get_current_comm(s->ev.comm, sizeof(s->ev.comm));
+	}
 	return s;
 }
 
@@ -392,18 +427,19 @@ static __always_inline __u32 copy_user(struct scratch *s, __u32 off, __u64 src, 
 	return len;
 }
 
-/* The data of a finished call of `ret` bytes: its first bytes, the
- * connection's addresses, into the ring buffer. */
-static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64 ret, __u8 flags)
+/* The data of a finished call of `ret` bytes: its first bytes (and with
+ * whole, the connection's addresses and the comm) into the ring buffer. */
+static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64 ret, __u8 flags,
+				      bool whole)
 {
-	struct scratch *s = event_head(HTTPSNOOP_EV_DATA, c->dir, c->fd, sk, c->ts);
+	struct scratch *s = event_head(HTTPSNOOP_EV_DATA, c->dir, c->fd, sk, c->ts, whole);
 	__u32 cap = 0;
 
 	if (!s)
 		return;
 	s->ev.len = ret > 0xffffffffULL ? 0xffffffffU : (__u32)ret;
 	s->ev.flags = flags;
-	if (!(flags & HTTPSNOOP_F_NOFD))
+	if (whole && !(flags & HTTPSNOOP_F_NOFD))
 		fill_addrs(&s->ev, (struct sock *)sk);
 	if (c->kind == BUF_PLAIN) {
 		cap = copy_user(s, 0, c->buf, ret);
@@ -508,7 +544,7 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
 			if (!cn || cn->state != HTTPSNOOP_CONN_HTTP)
 				return;
 		}
-		s = event_head(HTTPSNOOP_EV_CLOSE, 0, c.fd, sk, bpf_ktime_get_ns());
+		s = event_head(HTTPSNOOP_EV_CLOSE, 0, c.fd, sk, bpf_ktime_get_ns(), true);
 		if (s)
 			send(0, s, 0);
 		return;
@@ -522,15 +558,27 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
 	c.sk = tcp_sock_of_fd(c.fd);
 	if (!c.sk)
 		return;
-	if (!bpf_map_lookup_elem(&tls_calls, &id)) {
+	{
 		struct conn *cn = bpf_map_lookup_elem(&conns, &c.sk);
 
-		if (cn && cn->state == HTTPSNOOP_CONN_OTHER)
-			return;
+		if (cn) {
+			c.state = cn->state;
+			c.sent = cn->sent;
+		}
 	}
+	if (c.state == HTTPSNOOP_CONN_OTHER &&
+	    !(tls_inflight > 0 && bpf_map_lookup_elem(&tls_calls, &id)))
+		return;
 	c.ts = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&calls, &id, &c, BPF_ANY))
-		stat_add(HTTPSNOOP_STAT_ARGS_FULL, 1);
+	c.live = 1;
+	{
+		struct call *p = bpf_map_lookup_elem(&calls, &id);
+
+		if (p)
+			*p = c;
+		else if (bpf_map_update_elem(&calls, &id, &c, BPF_NOEXIST))
+			stat_add(HTTPSNOOP_STAT_ARGS_FULL, 1);
+	}
 }
 
 static __always_inline void on_exit(void *ctx, long ret)
@@ -540,25 +588,44 @@ static __always_inline void on_exit(void *ctx, long ret)
 	struct tls_call *t;
 	__u64 sk, first, avail;
 
-	if (!c)
+	if (!c || !c->live)
 		return;
+	/* Only this thread writes its entry: it stays readable below. */
+	c->live = 0;
 	if (ret <= 0)
-		goto out;
+		return;
 	sk = c->sk;
-	t = bpf_map_lookup_elem(&tls_calls, &id);
-	if (t) {
-		/* Inside SSL_read/SSL_write: ciphertext; note the socket. */
-		t->fd = c->fd;
-		t->sk = sk;
-		goto out;
+	if (tls_inflight > 0) {
+		t = bpf_map_lookup_elem(&tls_calls, &id);
+		if (t) {
+			/* Inside SSL_read/SSL_write: ciphertext; note the socket. */
+			t->fd = c->fd;
+			t->sk = sk;
+			return;
+		}
 	}
+	if (c->state == HTTPSNOOP_CONN_OTHER)
+		return;
 	if (c->dir == HTTPSNOOP_READ)
 		c->ts = bpf_ktime_get_ns();
-	first = first_bytes(c, (__u64)ret, &avail);
-	if (want(sk, first, avail))
-		emit_data(ctx, c, sk, (__u64)ret, 0);
-out:
-	bpf_map_delete_elem(&calls, &id);
+	if (c->state != HTTPSNOOP_CONN_HTTP) {
+		first = first_bytes(c, (__u64)ret, &avail);
+		if (!want(sk, first, avail))
+			return;
+	}
+	/* The addresses and comm go in a connection's first event only:
+	 * the later ones cost no connection lookup and no reads of them. */
+	if (c->state == HTTPSNOOP_CONN_HTTP && c->sent) {
+		emit_data(ctx, c, sk, (__u64)ret, 0, false);
+		return;
+	}
+	emit_data(ctx, c, sk, (__u64)ret, 0, true);
+	{
+		struct conn *cn = bpf_map_lookup_elem(&conns, &sk);
+
+		if (cn && cn->state == HTTPSNOOP_CONN_HTTP)
+			cn->sent = 1;
+	}
 }
 
 /* ---- rung "raw_syscalls": raw_tp sys_enter/sys_exit ---- */
@@ -608,19 +675,23 @@ int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 		return 0;                                                                          \
 	}
 
-TP_PAIR(read)
-TP_PAIR(write)
-TP_PAIR(readv)
-TP_PAIR(writev)
-TP_PAIR(sendto)
-TP_PAIR(recvfrom)
-TP_PAIR(sendmsg)
-TP_PAIR(recvmsg)
+HTTPSNOOP_FOLLOWED_SYSCALLS(TP_PAIR)
 
 SEC("tp/syscalls/sys_enter_close")
 int httpsnoop_tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	on_enter(NR_close, ctx->args[0], 0, 0);
+	return 0;
+}
+
+/* ---- every rung: a thread's end drops its call entry ---- */
+
+SEC("raw_tp/sched_process_exit")
+int BPF_PROG(httpsnoop_task_exit)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	bpf_map_delete_elem(&calls, &id);
 	return 0;
 }
 
@@ -653,7 +724,7 @@ int BPF_PROG(httpsnoop_sock_state, struct sock *sk, int oldstate, int newstate)
 	if (!http)
 		return 0;
 	/* Not in the owner's context: sk alone names what ended. */
-	s = event_head(HTTPSNOOP_EV_CLOSE, 0, -1, key, bpf_ktime_get_ns());
+	s = event_head(HTTPSNOOP_EV_CLOSE, 0, -1, key, bpf_ktime_get_ns(), false);
 	if (!s)
 		return 0;
 	s->ev.tgid = 0;
@@ -680,7 +751,8 @@ static __always_inline void tls_enter(__u64 ssl, __u64 buf, __u64 outlen, __u8 d
 	t.fd = -1;
 	t.dir = dir;
 	/* SSL_read may call SSL_read_ex inside: the outer call keeps the note. */
-	bpf_map_update_elem(&tls_calls, &id, &t, BPF_NOEXIST);
+	if (!bpf_map_update_elem(&tls_calls, &id, &t, BPF_NOEXIST))
+		__sync_fetch_and_add(&tls_inflight, 1);
 }
 
 /* ex: 0 for the calls that return the byte count, 1 for the _ex ones
@@ -737,10 +809,11 @@ static __always_inline void tls_exit(void *ctx, long ret, int ex)
 	}
 	key = sk | 1;
 	if (want(key, t->buf, n)) {
-		emit_data(ctx, &c, sk, n, flags);
+		emit_data(ctx, &c, sk, n, flags, true);
 	}
 out:
-	bpf_map_delete_elem(&tls_calls, &id);
+	if (!bpf_map_delete_elem(&tls_calls, &id))
+		__sync_fetch_and_add(&tls_inflight, -1);
 }
 
 /* An entry probe: the buffer, and the count's address of the _ex calls. */

@@ -15,6 +15,12 @@
 /* User space is woken once this much is waiting; it also reads every 100 ms. */
 #define HTTPSNOOP_WAKE_BYTES (512 * 1024)
 
+/* The syscalls followed from entry to exit, for X-macros: X(name) each. The
+ * tracepoint rung attaches sys_enter_/sys_exit_<name> of each (and
+ * sys_enter_close); bpfkit-hookfloor attaches the same set, empty. */
+#define HTTPSNOOP_FOLLOWED_SYSCALLS(X)                                                             \
+	X(read) X(write) X(readv) X(writev) X(sendto) X(recvfrom) X(sendmsg) X(recvmsg)
+
 enum httpsnoop_kind {
 	HTTPSNOOP_EV_DATA = 0,	/* bytes a process wrote or read (or TLS plaintext) */
 	HTTPSNOOP_EV_CLOSE = 1, /* close() of an HTTP connection's fd, or its socket closed */

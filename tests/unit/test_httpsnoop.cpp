@@ -202,6 +202,46 @@ TEST(HttpsnoopTracker, DupedFdsOfOneSocketAreOneConnection) {
     EXPECT_EQ(r.out[1].kind, RecordKind::Unanswered);
 }
 
+TEST(HttpsnoopTracker, LaterEventsWithoutCommAndAddressesKeepTheFirstOnes) {
+    // The kernel side sends comm, cgroup and addresses in a connection's
+    // first event only.
+    Rig r;
+    auto event = [&](bool write, const std::string &bytes, bool whole) {
+        DataEvent e;
+        e.key = ConnKey{10, 3, 0xabc0, false};
+        e.info.pid = 10;
+        if (whole) {
+            e.info.comm = "first";
+            e.info.cgroup_id = 77;
+            e.info.family = 2;
+            e.info.laddr[0] = 127;
+            e.info.raddr[0] = 127;
+            e.info.lport = 40000;
+            e.info.rport = 80;
+        }
+        e.write = write;
+        e.chunk.ts_ns = r.now;
+        e.chunk.data =
+            std::span<const uint8_t>(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size());
+        e.chunk.len = bytes.size();
+        r.t.data(e);
+        r.now += 1000;
+    };
+    event(true, kReq, true);
+    event(false, kResp, false);
+    event(true, kReq, false);
+    event(false, kResp, false);
+    ASSERT_EQ(r.out.size(), 2u);
+    for (const Record &rec : r.out) {
+        EXPECT_EQ(rec.conn.comm, "first");
+        EXPECT_EQ(rec.conn.cgroup_id, 77u);
+        EXPECT_EQ(rec.conn.family, 2);
+        EXPECT_EQ(rec.conn.laddr[0], 127);
+        EXPECT_EQ(rec.conn.lport, 40000);
+        EXPECT_EQ(rec.conn.rport, 80);
+    }
+}
+
 TEST(HttpsnoopTracker, GarbageIsMalformedAndAResponseWithoutRequestIsShown) {
     Rig r;
     r.call(false, std::string("\x16\x03\x01\x00\xff junk", 10));

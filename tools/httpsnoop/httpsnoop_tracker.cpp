@@ -184,7 +184,10 @@ void Tracker::data(const DataEvent &e) {
     ++stats_.events;
     Conn &c = conn(e);
     c.last_ns = e.chunk.ts_ns;
-    c.info.comm = e.info.comm;
+    // The kernel side sends the comm, cgroup and addresses in a connection's
+    // first event only (and in TLS events); the others keep what came.
+    if (!e.info.comm.empty()) c.info.comm = e.info.comm;
+    if (e.info.cgroup_id) c.info.cgroup_id = e.info.cgroup_id;
     if (e.info.family) {
         c.info.family = e.info.family;
         std::copy(std::begin(e.info.laddr), std::end(e.info.laddr), c.info.laddr);
