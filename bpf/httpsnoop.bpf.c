@@ -264,8 +264,18 @@ static __always_inline bool could_be_http(const char *b, __u32 n)
 
 static __always_inline void set_conn(__u64 key, struct conn *n)
 {
-	if (bpf_map_update_elem(&conns, &key, n, BPF_ANY))
+	struct sock *sk = (struct sock *)(key & ~1ULL);
+
+	if (bpf_map_update_elem(&conns, &key, n, BPF_ANY)) {
 		stat_add(HTTPSNOOP_STAT_CONNS_FULL, 1);
+		return;
+	}
+	/* A socket that has had its TCP_CLOSE (a reset came before its last
+	 * bytes were read) gets no other end to remove the entry: remove it
+	 * now, or the next socket at the same address would inherit it. Read
+	 * after the update, so a close in between is seen by one side. */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE_)
+		bpf_map_delete_elem(&conns, &key);
 }
 
 /* Decides whether a call's bytes are copied: the connection is HTTP, or

@@ -13,11 +13,17 @@ the wire are known exactly.
   httprig.py bigheader PORT        a request whose header line is 1 MiB
   httprig.py slowloris PORT SECS   a request head trickled a byte at a time,
                                    then the connection is closed unfinished
+  httprig.py rstthenget PORT N     N times: GET /rst/I, which the server
+                                   answers then resets, the answer read after
+                                   the reset; then GET /after/I on a new
+                                   connection (a socket freed just before: the
+                                   kernel often gives it the same address)
 Every client prints its pid first ("pid N").
 """
 import http.server
 import os
 import socket
+import struct
 import sys
 import time
 
@@ -33,6 +39,11 @@ class Slow(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        if self.path.startswith("/rst"):
+            # The answer, then a reset (SO_LINGER 0) rather than a FIN.
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
 
     def log_message(self, *a):
         pass
@@ -111,6 +122,21 @@ def main():
         s = connect(port)
         s.sendall(b"GET /big HTTP/1.1\r\nHost: rig\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
         drain_and_close(s)
+    elif cmd == "rstthenget":
+        for i in range(int(sys.argv[3])):
+            s = connect(port)
+            s.sendall(b"GET /rst/%d HTTP/1.1\r\nHost: rig\r\n\r\n" % i)
+            time.sleep(0.05)  # the reset is in before the answer is read
+            try:
+                read_responses(s, 1)
+            except OSError:
+                pass
+            s.close()
+            s = connect(port)
+            s.sendall(b"GET /after/%d HTTP/1.1\r\nHost: rig\r\n\r\n" % i)
+            read_responses(s, 1)
+            print("after", i, "port", s.getsockname()[1], flush=True)
+            s.close()
     elif cmd == "slowloris":
         secs = float(sys.argv[3])
         s = connect(port)
