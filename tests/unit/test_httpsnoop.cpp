@@ -192,36 +192,14 @@ TEST(HttpsnoopTracker, DupedFdsOfOneSocketAreOneConnection) {
     ASSERT_EQ(r.out.size(), 1u);
     EXPECT_EQ(r.out[0].role, Role::Server);
     EXPECT_EQ(r.out[0].response->status, 200);
-    // close(0) leaves the connection to fd 1; the socket's end, with fd 1
-    // still open, closes it a grace period later (or at fd 1's close).
+    // close(0) leaves the connection to fd 1; the socket's end closes it.
     r.call(false, kReq, 0, 0);
     r.t.close(10, 0, 0xabc0, r.now);
     EXPECT_EQ(r.t.connections(), 1u);
     r.t.close(0, -1, 0xabc0, r.now);
-    EXPECT_EQ(r.t.connections(), 1u);
-    r.t.sweep(r.now + Tracker::kSocketEndGraceNs - 1);
-    EXPECT_EQ(r.t.connections(), 1u);
-    r.t.sweep(r.now + Tracker::kSocketEndGraceNs);
     EXPECT_EQ(r.t.connections(), 0u);
     ASSERT_EQ(r.out.size(), 2u);
     EXPECT_EQ(r.out[1].kind, RecordKind::Unanswered);
-}
-
-TEST(HttpsnoopTracker, AnswerReadAfterAResetIsStillTheExchange) {
-    // The server answers and resets; the client reads the answer after the
-    // socket's end has come (its fd still open), then closes the fd.
-    Rig r;
-    r.call(true, kReq);
-    r.t.close(0, -1, 0xabc0, r.now);
-    EXPECT_EQ(r.t.connections(), 1u);
-    r.call(false, kResp);
-    ASSERT_EQ(r.out.size(), 1u);
-    EXPECT_EQ(r.out[0].kind, RecordKind::Exchange);
-    EXPECT_EQ(r.out[0].response->status, 200);
-    r.t.close(10, 3, 0xabc0, r.now);
-    EXPECT_EQ(r.t.connections(), 0u);
-    EXPECT_EQ(r.t.stats().unanswered, 0u);
-    EXPECT_EQ(r.t.stats().response_only, 0u);
 }
 
 TEST(HttpsnoopTracker, LaterEventsWithoutCommAndAddressesKeepTheFirstOnes) {

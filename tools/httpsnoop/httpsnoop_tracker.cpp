@@ -255,15 +255,9 @@ void Tracker::close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns) {
         if (match && tgid != 0) {
             // close() of one of its fds: the connection ends with the last
             // (a server may read from fd 0 and write to fd 1, dups of one
-            // socket).
+            // socket); the socket's own end (tgid 0) ends it in any case.
             std::erase(c.fds, fd);
-            match = c.fds.empty() || c.socket_end_ns;
-        } else if (match && !c.fds.empty() && !c.socket_end_ns) {
-            // The socket's own end, its fds still open: what it received
-            // before a reset may still be read. It ends at their close or
-            // at a sweep a grace period later.
-            c.socket_end_ns = now_ns ? now_ns : 1;
-            match = false;
+            match = c.fds.empty();
         }
         if (!match) {
             ++it;
@@ -285,18 +279,11 @@ void Tracker::time_out(Conn &c, Pending &p, uint64_t now_ns) {
 }
 
 void Tracker::sweep(uint64_t now_ns) {
-    for (auto it = conns_.begin(); it != conns_.end();) {
-        Conn &c = *it->second;
-        if (c.socket_end_ns && now_ns >= c.socket_end_ns + kSocketEndGraceNs) {
-            end_conn(c, now_ns);
-            it = conns_.erase(it);
-            continue;
-        }
-        for (auto &p : c.pending) {
+    for (auto &[k, c] : conns_) {
+        for (auto &p : c->pending) {
             if (p.reported || now_ns < p.msg.first_ts + opts_.timeout_ns) continue;
-            time_out(c, p, now_ns);
+            time_out(*c, p, now_ns);
         }
-        ++it;
     }
 }
 

@@ -101,14 +101,10 @@ class Tracker {
 
     void data(const DataEvent &e);
     // close() of an fd of the socket sk in process tgid (the connection ends
-    // with its last fd), or the socket's end (tgid 0). After the socket's end
-    // its process may still read what had come before it (a reset after an
-    // answer): a connection with open fds then ends with them, or
-    // kSocketEndGraceNs later at a sweep.
+    // with its last fd), or the socket's end (tgid 0).
     void close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns);
     // Requests unanswered for longer than the timeout become records.
     void sweep(uint64_t now_ns);
-    static constexpr uint64_t kSocketEndGraceNs = 1'000'000'000;
     // The end of the run: what is still open is reported as it stands.
     void finish(uint64_t now_ns);
     const TrackerStats &stats() const;
@@ -129,7 +125,6 @@ class Tracker {
         std::deque<Pending> pending;
         std::vector<int32_t> fds;  // the fds it was used through
         uint64_t last_ns = 0;
-        uint64_t socket_end_ns = 0;  // the socket's end came while fds were open
     };
     Conn &conn(const DataEvent &e);
     void on_message(Conn &c, bool written, Message &&m, Http1Stream::End how);
