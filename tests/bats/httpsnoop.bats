@@ -176,8 +176,9 @@ curl_pid() {
 		sort >"$BATS_TEST_TMPDIR/seen"
 	awk '/^after/ {print "/after/" $2 " 200 127.0.0.1:" $4}' "$BATS_TEST_TMPDIR/rig" | sort |
 		diff - "$BATS_TEST_TMPDIR/seen"
-	# Each GET /rst/I once: an exchange when its answer, read after the reset,
-	# is paired with it (most are; see NOTES.md), else unanswered.
+	# Each GET /rst/I once: unanswered, its answer (read after the socket's
+	# end) a response_only record (NOTES.md), or an exchange if it was read
+	# before the reset came.
 	hs_of "$P" 'select((.path // "") | startswith("/rst/")) | .path' | tr -d '"' | sort >"$BATS_TEST_TMPDIR/rst"
 	seq 0 19 | sed 's|^|/rst/|' | sort | diff - "$BATS_TEST_TMPDIR/rst"
 	echo "paired after the reset: $(hs_of "$P" 'select(.event=="exchange" and ((.path // "") | startswith("/rst/")))' | wc -l) of 20" >&3
