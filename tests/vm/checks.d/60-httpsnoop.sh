@@ -19,12 +19,13 @@ hs_rung() { # label mode httpsnoop-args...
 		return 0
 	fi
 	diag "httpsnoop $_l: $(grep '^httpsnoop: mode: ' "$WORK/$_l.err" | cut -c1-300)"
-	# -T: a stalled transfer fails this check instead of the whole run (one
-	# raw_syscalls run on 6.1 once stalled here until the VM's timeout).
-	wget -q -T 30 -O /dev/null http://127.0.0.1:8080/index.html &
+	# timeout (busybox's execs the command in its own process, so $! is
+	# wget's pid): a stalled transfer fails this check instead of the whole
+	# run (one raw_syscalls run on 6.1 stalled here until the VM's timeout).
+	timeout 30 wget -q -O /dev/null http://127.0.0.1:8080/index.html &
 	_w1=$!
 	wait "$_w1"
-	wget -q -T 30 -O /dev/null http://127.0.0.1:8080/missing.html 2>/dev/null &
+	timeout 30 wget -q -O /dev/null http://127.0.0.1:8080/missing.html 2>/dev/null &
 	_w2=$!
 	wait "$_w2"
 	sleep 0.3
