@@ -9,6 +9,7 @@
 
 #include "bpfkit_config.h"
 #include "json.h"  // common/
+#include "loop.h"  // common/
 #include "text.h"  // common/
 
 namespace bpfkit::dnssnoop {
@@ -22,9 +23,7 @@ std::string answer_data(const dns::Record &r) {
 }
 
 std::string wall_time(const OutputContext &ctx, uint64_t mono_ns) {
-    int64_t ns = static_cast<int64_t>(mono_ns) + ctx.wall_offset_ns;
-    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    return iso8601_utc(ts, 6);
+    return mono_iso8601(mono_ns, ctx.wall_offset_ns, 6);
 }
 
 namespace {

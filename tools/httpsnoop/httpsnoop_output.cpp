@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "json.h"
+#include "loop.h"
 #include "text.h"
 
 namespace bpfkit::httpsnoop {
@@ -16,9 +17,7 @@ namespace bpfkit::httpsnoop {
 namespace {
 
 std::string wall_time(const OutputContext &ctx, uint64_t mono_ns, int digits) {
-    int64_t ns = static_cast<int64_t>(mono_ns) + ctx.wall_offset_ns;
-    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    return iso8601_utc(ts, digits);
+    return mono_iso8601(mono_ns, ctx.wall_offset_ns, digits);
 }
 
 std::string ms(int64_t ns) {

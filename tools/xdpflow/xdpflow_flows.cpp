@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "json.h"  // common/
+#include "loop.h"  // common/
 #include "text.h"  // common/
 
 namespace bpfkit::xdpflow {
@@ -280,9 +281,7 @@ std::string tcp_flags_text(uint8_t flags) {
 }
 
 std::string wall_time(const OutputContext &ctx, uint64_t mono_ns) {
-    int64_t ns = static_cast<int64_t>(mono_ns) + ctx.wall_offset_ns;
-    timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-    return iso8601_utc(ts, 3);
+    return mono_iso8601(mono_ns, ctx.wall_offset_ns, 3);
 }
 
 std::string json_record(const Record &r, const OutputContext &ctx, uint64_t now_ns) {
