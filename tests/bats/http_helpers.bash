@@ -116,15 +116,10 @@ stop_rig_server() {
 hs_start() {
 	HS_OUT="$BATS_TEST_TMPDIR/hs.json"
 	HS_ERR="$BATS_TEST_TMPDIR/hs.err"
-	"$HTTPSNOOP" "$@" >"$HS_OUT" 2>"$HS_ERR" &
-	HS_PID=$!
-	for _ in $(seq 300); do
-		grep -q "mode:" "$HS_ERR" 2>/dev/null && return 0
-		kill -0 "$HS_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat "$HS_ERR" >&2
-	return 1
+	local rc=0
+	start_until_ready "$HS_OUT" "$HS_ERR" "mode:" "$HTTPSNOOP" "$@" || rc=$?
+	HS_PID=$BG_TOOL_PID # teardown kills it if it never got ready
+	return "$rc"
 }
 
 # Stops httpsnoop with SIGINT after the kernel had time to hand over the
