@@ -10,8 +10,6 @@
 #include <cerrno>
 #include <cmath>
 
-#include "text.h"
-
 namespace bpfkit {
 
 namespace {
@@ -108,13 +106,6 @@ int64_t wall_offset_ns() {
     clock_gettime(CLOCK_MONOTONIC, &m);
     clock_gettime(CLOCK_REALTIME, &r);
     return ns_of(r) - ns_of(m);
-}
-
-std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {
-    const int64_t ns = static_cast<int64_t>(mono_ns) + wall_offset_ns;
-    const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
-                      static_cast<long>(ns % 1'000'000'000)};
-    return iso8601_utc(ts, frac_digits);
 }
 
 }  // namespace bpfkit

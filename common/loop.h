@@ -4,7 +4,6 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
 
 namespace bpfkit {
 
@@ -34,8 +33,5 @@ int run_loop(const LoopOptions &opts, const std::function<int(int timeout_ms)> &
 // turns it into CLOCK_REALTIME.
 uint64_t mono_now_ns();
 int64_t wall_offset_ns();
-// A CLOCK_MONOTONIC time (an event's bpf_ktime_get_ns()) as UTC ISO 8601,
-// given wall_offset_ns() taken at the start.
-std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits = 6);
 
 }  // namespace bpfkit

@@ -241,6 +241,13 @@ std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
     return out;
 }
 
+std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {
+    const int64_t ns = static_cast<int64_t>(mono_ns) + wall_offset_ns;
+    const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
+                      static_cast<long>(ns % 1'000'000'000)};
+    return iso8601_utc(ts, frac_digits);
+}
+
 void LineBuffer::line(std::string_view s) {
     buf_ += s;
     if (buf_.empty() || buf_.back() != '\n') buf_ += '\n';

@@ -9,7 +9,6 @@
 
 #include "bpfkit_config.h"
 #include "json.h"  // common/
-#include "loop.h"  // common/
 #include "text.h"  // common/
 
 namespace bpfkit::dnssnoop {

@@ -9,7 +9,6 @@
 #include <cstdio>
 
 #include "json.h"
-#include "loop.h"
 #include "text.h"
 
 namespace bpfkit::httpsnoop {

@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "json.h"  // common/
-#include "loop.h"  // common/
 #include "text.h"  // common/
 
 namespace bpfkit::xdpflow {
