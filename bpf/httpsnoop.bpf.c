@@ -6,10 +6,13 @@
  * Plaintext: the arguments of read, write, readv, writev, sendto, recvfrom,
  * sendmsg and recvmsg are kept per thread at syscall entry, and the buffer
  * is read at exit, never at entry (only then does it hold what was read).
- * Two rungs share this code:
- *   tracepoint:   tp/syscalls/sys_{enter,exit}_<name> (needs tracefs)
+ * Four rungs share this code, best first:
+ *   fentry:       fentry/fexit on the syscalls' wrappers (__x64_sys_<name>):
+ *                 trampolines on the followed syscalls only
+ *   kprobe:       ksyscall/kretsyscall kprobes on the same wrappers
  *   raw_syscalls: raw_tp sys_enter/sys_exit, filtered by syscall number
  *                 (no tracefs; runs for every syscall on the host)
+ *   tracepoint:   tp/syscalls/sys_{enter,exit}_<name> (needs tracefs)
  * The fd's socket is found through task->files at exit: a TCP socket's
  * struct sock address names the connection together with (tgid, fd), and
  * the kernel-side state of that sock is removed when it reaches TCP_CLOSE,
@@ -40,7 +43,7 @@ char LICENSE[] SEC("license") = "GPL";
 const volatile __u32 self_tgid = 0;
 const volatile __u32 max_capture = 512;
 
-/* Syscall numbers (raw_syscalls rung). */
+/* Syscall numbers (raw_syscalls filters by them; every rung passes them). */
 #if defined(__TARGET_ARCH_x86)
 #define NR_read	    0
 #define NR_write    1
@@ -636,6 +639,68 @@ static __always_inline void on_exit(void *ctx, long ret)
 		if (cn && cn->state == HTTPSNOOP_CONN_HTTP)
 			cn->sent = 1;
 	}
+}
+
+/* ---- rung "fentry": trampolines on the syscalls' wrappers ---- */
+
+/* The kernel's wrapper of each syscall takes the user's registers
+ * (CONFIG_ARCH_HAS_SYSCALL_WRAPPER, x86-64 since 4.17, arm64 since 4.19);
+ * its name has the architecture's prefix. Compat (32-bit) calls go through
+ * other wrappers (__ia32_sys_*) and are not seen by this rung or the next. */
+#if defined(__TARGET_ARCH_x86)
+#define SYS_WRAPPER(name) "__x64_sys_" #name
+#elif defined(__TARGET_ARCH_arm64)
+#define SYS_WRAPPER(name) "__arm64_sys_" #name
+#endif
+
+#define FENTRY_PAIR(name)                                                                          \
+	SEC("fentry/" SYS_WRAPPER(name))                                                           \
+	int BPF_PROG(httpsnoop_fe_enter_##name, const struct pt_regs *regs)                        \
+	{                                                                                          \
+		on_enter(NR_##name, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),      \
+			 PT_REGS_PARM3_SYSCALL(regs));                                             \
+		return 0;                                                                          \
+	}                                                                                          \
+	SEC("fexit/" SYS_WRAPPER(name))                                                            \
+	int BPF_PROG(httpsnoop_fe_exit_##name, const struct pt_regs *regs, long ret)               \
+	{                                                                                          \
+		on_exit(ctx, ret);                                                                 \
+		return 0;                                                                          \
+	}
+
+HTTPSNOOP_FOLLOWED_SYSCALLS(FENTRY_PAIR)
+
+SEC("fentry/" SYS_WRAPPER(close))
+int BPF_PROG(httpsnoop_fe_enter_close, const struct pt_regs *regs)
+{
+	on_enter(NR_close, PT_REGS_PARM1_SYSCALL(regs), 0, 0);
+	return 0;
+}
+
+/* ---- rung "kprobe": kprobes on the same wrappers (libbpf names them) ---- */
+
+#define KSYSCALL_PAIR(name)                                                                        \
+	SEC("ksyscall/" #name)                                                                     \
+	int BPF_KSYSCALL(httpsnoop_ks_enter_##name, unsigned long a0, unsigned long a1,            \
+			 unsigned long a2)                                                         \
+	{                                                                                          \
+		on_enter(NR_##name, a0, a1, a2);                                                   \
+		return 0;                                                                          \
+	}                                                                                          \
+	SEC("kretsyscall/" #name)                                                                  \
+	int BPF_KRETPROBE(httpsnoop_ks_exit_##name, long ret)                                      \
+	{                                                                                          \
+		on_exit(ctx, ret);                                                                 \
+		return 0;                                                                          \
+	}
+
+HTTPSNOOP_FOLLOWED_SYSCALLS(KSYSCALL_PAIR)
+
+SEC("ksyscall/close")
+int BPF_KSYSCALL(httpsnoop_ks_enter_close, unsigned long a0)
+{
+	on_enter(NR_close, a0, 0, 0);
+	return 0;
 }
 
 /* ---- rung "raw_syscalls": raw_tp sys_enter/sys_exit ---- */

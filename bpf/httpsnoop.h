@@ -17,7 +17,9 @@
 
 /* The syscalls followed from entry to exit, for X-macros: X(name) each. The
  * tracepoint rung attaches sys_enter_/sys_exit_<name> of each (and
- * sys_enter_close); bpfkit-hookfloor attaches the same set, empty. */
+ * sys_enter_close), the fentry and kprobe rungs the entry and exit of their
+ * wrappers (and the entry of close's); bpfkit-hookfloor attaches the
+ * tracepoints of the same set, empty. */
 #define HTTPSNOOP_FOLLOWED_SYSCALLS(X)                                                             \
 	X(read) X(write) X(readv) X(writev) X(sendto) X(recvfrom) X(sendmsg) X(recvmsg)
 

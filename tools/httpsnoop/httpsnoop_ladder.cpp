@@ -29,14 +29,16 @@ std::vector<std::string> with_common(std::vector<std::string> programs) {
     return programs;
 }
 
-std::vector<std::string> tracepoint_programs() {
+// The entry and exit programs of each followed syscall, and the entry of
+// close: httpsnoop_<enter><name>, httpsnoop_<exit><name>.
+std::vector<std::string> syscall_programs(const char *enter, const char *exit) {
     std::vector<std::string> v;
     for (const char *n :
          {"read", "write", "readv", "writev", "sendto", "recvfrom", "sendmsg", "recvmsg"}) {
-        v.push_back(std::string("httpsnoop_tp_enter_") + n);
-        v.push_back(std::string("httpsnoop_tp_exit_") + n);
+        v.push_back(std::string("httpsnoop_") + enter + n);
+        v.push_back(std::string("httpsnoop_") + exit + n);
     }
-    v.push_back("httpsnoop_tp_enter_close");
+    v.push_back(std::string("httpsnoop_") + enter + "close");
     return with_common(v);
 }
 
@@ -65,12 +67,40 @@ const LadderSpec &ladder() {
     static const LadderSpec spec = [] {
         LadderSpec s;
         s.tool = "httpsnoop";
-        // raw_syscalls first: it needs no tracefs. Measured with
-        // bench/httpsnoop.sh, the two keep about the same share of a full
-        // HTTP load (medians 0.69 raw_syscalls, 0.63 tracepoint, within the
-        // noise); the syscalls:* tracepoints cost nothing to the system
-        // calls httpsnoop does not follow, and are the rung where raw
-        // tracepoints are refused.
+        // fentry first: a BPF trampoline on each followed syscall's wrapper
+        // (__x64_sys_read...) and nothing on the others, with the arguments
+        // read straight from the user's registers. kprobe next: the same
+        // wrappers through kprobes (an int3 or ftrace call each way, and a
+        // kretprobe follows at most max(10, 2 x CPUs) calls of one syscall
+        // blocked at once). Then the tracepoints: raw_syscalls needs no
+        // tracefs but runs for every system call on the host, filtered by
+        // number; measured with bench/httpsnoop.sh, the two keep about the
+        // same share of a full HTTP load (medians 0.69 raw_syscalls, 0.63
+        // tracepoint, within the noise); the syscalls:* tracepoints cost
+        // nothing to the system calls httpsnoop does not follow, and are the
+        // rung where raw tracepoints are refused. The fentry and kprobe rungs
+        // were not measured: neither loads on the machines the bench ran on.
+        s.modes.push_back(ModeSpec{
+            "fentry",
+            "ebpf",
+            "fentry/fexit on the wrappers of read, write, readv, writev, sendto, recvfrom, "
+            "sendmsg, recvmsg and close (__x64_sys_*); uprobes on TLS libraries",
+            syscall_programs("fe_enter_", "fe_exit_"),
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Fentry,
+             Feature::RawTp},
+            {},
+            "BPF trampolines (fentry/fexit, Linux 5.5) on the syscall wrappers __x64_sys_* "
+            "(__arm64_sys_* on arm64), and kernel BTF"});
+        s.modes.push_back(ModeSpec{
+            "kprobe",
+            "ebpf",
+            "kprobes and kretprobes (ksyscall) on the wrappers of read, write, readv, writev, "
+            "sendto, recvfrom, sendmsg, recvmsg and close; uprobes on TLS libraries",
+            syscall_programs("ks_enter_", "ks_exit_"),
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::Kprobe, Feature::KernelBtf,
+             Feature::RawTp},
+            {},
+            "kprobes and kretprobes on the syscall wrappers (__x64_sys_read...)"});
         s.modes.push_back(ModeSpec{
             "raw_syscalls",
             "ebpf",
@@ -85,7 +115,7 @@ const LadderSpec &ladder() {
             "ebpf",
             "syscalls:sys_enter/exit_{read,write,readv,writev,sendto,recvfrom,sendmsg,recvmsg} "
             "tracepoints; uprobes on TLS libraries",
-            tracepoint_programs(),
+            syscall_programs("tp_enter_", "tp_exit_"),
             {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Tracefs,
              Feature::Tracepoint, Feature::RawTp},
             {},

@@ -99,12 +99,13 @@ int main(int argc, char **argv) {
     ToolInfo info{
         "httpsnoop", "[OPTIONS]",
         "HTTP requests and responses per process, TLS included, with their latency.",
-        "Modes, best first: raw_syscalls (raw tracepoints on every syscall, filtered by\n"
-        "number) and tracepoint (the syscalls:* read/write tracepoints; needs tracefs). Either "
-        "way\n"
-        "TLS plaintext comes from uprobes on OpenSSL's SSL_read/SSL_write(_ex) and GnuTLS's\n"
-        "gnutls_record_recv/send in every such library found. Header values are never shown\n"
-        "(Authorization, Cookie and the like included); bodies only with --body.\n"
+        "Modes, best first: fentry (BPF trampolines on the followed syscalls' wrappers),\n"
+        "kprobe (kprobes on the same), raw_syscalls (raw tracepoints on every syscall,\n"
+        "filtered by number) and tracepoint (the syscalls:* read/write tracepoints; needs\n"
+        "tracefs). Whichever runs, TLS plaintext comes from uprobes on OpenSSL's\n"
+        "SSL_read/SSL_write(_ex) and GnuTLS's gnutls_record_recv/send in every such library\n"
+        "found. Header values are never shown (Authorization, Cookie and the like included);\n"
+        "bodies only with --body.\n"
         "\n"
         "Exit status: 0 ok; 1 runtime failure; 2 usage error, missing privileges, or no mode\n"
         "can run here (bpfcheck says why).\n"
