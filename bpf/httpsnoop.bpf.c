@@ -653,14 +653,8 @@ static __always_inline void on_exit(void *ctx, long ret)
 #define SYS_WRAPPER(name) "__arm64_sys_" #name
 #endif
 
-#define FENTRY_PAIR(name)                                                                          \
-	SEC("fentry/" SYS_WRAPPER(name))                                                           \
-	int BPF_PROG(httpsnoop_fe_enter_##name, const struct pt_regs *regs)                        \
-	{                                                                                          \
-		on_enter(NR_##name, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),      \
-			 PT_REGS_PARM3_SYSCALL(regs));                                             \
-		return 0;                                                                          \
-	}                                                                                          \
+/* The exits: the return value only, which every kernel's BTF types. */
+#define FEXIT(name)                                                                                \
 	SEC("fexit/" SYS_WRAPPER(name))                                                            \
 	int BPF_PROG(httpsnoop_fe_exit_##name, const struct pt_regs *regs, long ret)               \
 	{                                                                                          \
@@ -668,7 +662,22 @@ static __always_inline void on_exit(void *ctx, long ret)
 		return 0;                                                                          \
 	}
 
-HTTPSNOOP_FOLLOWED_SYSCALLS(FENTRY_PAIR)
+HTTPSNOOP_FOLLOWED_SYSCALLS(FEXIT)
+
+/* The entries of the file syscalls: the arguments from the registers. */
+#define FENTRY_REGS(name)                                                                          \
+	SEC("fentry/" SYS_WRAPPER(name))                                                           \
+	int BPF_PROG(httpsnoop_fe_enter_##name, const struct pt_regs *regs)                        \
+	{                                                                                          \
+		on_enter(NR_##name, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),      \
+			 PT_REGS_PARM3_SYSCALL(regs));                                             \
+		return 0;                                                                          \
+	}
+
+FENTRY_REGS(read)
+FENTRY_REGS(write)
+FENTRY_REGS(readv)
+FENTRY_REGS(writev)
 
 SEC("fentry/" SYS_WRAPPER(close))
 int BPF_PROG(httpsnoop_fe_enter_close, const struct pt_regs *regs)
@@ -676,6 +685,43 @@ int BPF_PROG(httpsnoop_fe_enter_close, const struct pt_regs *regs)
 	on_enter(NR_close, PT_REGS_PARM1_SYSCALL(regs), 0, 0);
 	return 0;
 }
+
+/* The entries of the socket syscalls go on the functions their wrappers
+ * call, __sys_<name>(fd, buf or msg, len or flags, ...), whose first three
+ * arguments are the syscall's: some kernels' BTF (Debian's 5.10) gives
+ * __x64_sys_sendto and the other socket wrappers the prototype of their weak
+ * stub in kernel/sys_ni.c, where struct pt_regs is only declared, and the
+ * verifier of those kernels refuses to read a pointer to an incomplete
+ * struct. The exits stay on the wrappers: only the return value is read. */
+#define FENTRY_SYS(name)                                                                           \
+	SEC("fentry/__sys_" #name)                                                                 \
+	int BPF_PROG(httpsnoop_fe_enter_##name, unsigned long a0, unsigned long a1,                \
+		     unsigned long a2)                                                             \
+	{                                                                                          \
+		on_enter(NR_##name, a0, a1, a2);                                                   \
+		return 0;                                                                          \
+	}
+
+FENTRY_SYS(sendto)
+FENTRY_SYS(recvfrom)
+
+/* A compat sendmsg/recvmsg calls __sys_sendmsg/__sys_recvmsg too, with a
+ * 32-bit msghdr and this flag; its exit is not followed (other wrapper). */
+#define MSG_CMSG_COMPAT_ 0x80000000U
+
+#define FENTRY_MSG(name)                                                                           \
+	SEC("fentry/__sys_" #name)                                                                 \
+	int BPF_PROG(httpsnoop_fe_enter_##name, unsigned long fd, unsigned long msg,               \
+		     unsigned int flags)                                                           \
+	{                                                                                          \
+		if (flags & MSG_CMSG_COMPAT_)                                                      \
+			return 0;                                                                  \
+		on_enter(NR_##name, fd, msg, 0);                                                   \
+		return 0;                                                                          \
+	}
+
+FENTRY_MSG(sendmsg)
+FENTRY_MSG(recvmsg)
 
 /* ---- rung "kprobe": kprobes on the same wrappers (libbpf names them) ---- */
 
