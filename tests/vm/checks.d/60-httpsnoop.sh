@@ -1,6 +1,7 @@
-# httpsnoop on the kernels of the matrix: auto mode must pick raw_syscalls
-# (the best rung; the VM's /init mounts tracefs, so tracepoint runs too);
-# then on each rung (tracepoint, raw_syscalls)
+# httpsnoop on the kernels of the matrix: auto mode must pick fentry (the
+# best rung: trampolines and kprobes work on these kernels); then on each
+# rung (fentry, kprobe, raw_syscalls, tracepoint; the VM's /init mounts
+# tracefs, so tracepoint runs too)
 # busybox wget against busybox httpd on 127.0.0.1: a 200 and a 404, each
 # once on each side with the right pid (wget's from $!; httpd's a child
 # of the httpd started here), method, path and status; busybox httpd reads
@@ -67,13 +68,14 @@ else
 		"$HS" --json --duration 1 >"$WORK/auto.jsonl" 2>"$WORK/auto.err"
 		rc=$?
 		is "httpsnoop --json --duration 1: exit 0" "$rc" 0
-		is "httpsnoop --json --duration 1: mode raw_syscalls" \
-			"$(jq -r 'select(.event == "stats").mode' "$WORK/auto.jsonl" 2>/dev/null)" raw_syscalls
+		is "httpsnoop --json --duration 1: mode fentry" \
+			"$(jq -r 'select(.event == "stats").mode' "$WORK/auto.jsonl" 2>/dev/null)" fentry
 		[ "$rc" = 0 ] || diag "httpsnoop: $(tail -n 6 "$WORK/auto.err")"
-		is "bpfcheck's httpsnoop row: raw_syscalls" "$(tool_row httpsnoop | jq -r .mode)" raw_syscalls
-		[ "$(tool_row httpsnoop | jq -r .mode)" = raw_syscalls ] || explain_bpfcheck -t httpsnoop
-		hs_rung tracepoint tracepoint --hooks=tracepoint
-		hs_rung raw_syscalls raw_syscalls --hooks=raw_syscalls
+		is "bpfcheck's httpsnoop row: fentry" "$(tool_row httpsnoop | jq -r .mode)" fentry
+		[ "$(tool_row httpsnoop | jq -r .mode)" = fentry ] || explain_bpfcheck -t httpsnoop
+		for _rung in fentry kprobe raw_syscalls tracepoint; do
+			hs_rung "$_rung" "$_rung" --hooks="$_rung"
+		done
 	fi
 	kill "$HTTPD" 2>/dev/null
 	wait "$HTTPD" 2>/dev/null
