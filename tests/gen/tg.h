@@ -166,5 +166,6 @@ int run_short_lived(int argc, char **argv);
 int run_child(int argc, char **argv);
 int run_dns_serve(int argc, char **argv);
 int run_dns_query(int argc, char **argv);
+int run_http_get(int argc, char **argv);
 
 }  // namespace tg

@@ -50,6 +50,11 @@ Commands:
       One query per --name (NAME, or NAME/AAAA), each on a socket of its own
       (UDP) or all on one connection (--tcp); one line per query with pid,
       tid, comm, ports, id, rcode ("" when no answer came within --wait-ms).
+  http-get --to ADDR:PORT [--path PATH] [--api sendto|sendmsg]
+      One HTTP/1.0 GET, sent with sendto() or sendmsg() (two iovecs) and its
+      answer read with recvfrom() or recvmsg() until the server closes; one
+      line with pid, comm, api, path, status and bytes. Exit 1 without a
+      status line.
 
 Every command takes:
   --comm NAME      process name (PR_SET_NAME, 1-15 bytes) set before any traffic
@@ -86,6 +91,7 @@ int main(int argc, char **argv) {
         if (cmd == "__child") return run_child(argc, argv);
         if (cmd == "dns-serve") return run_dns_serve(argc, argv);
         if (cmd == "dns-query") return run_dns_query(argc, argv);
+        if (cmd == "http-get") return run_http_get(argc, argv);
         throw UsageError("unknown sub-command '" + std::string(cmd) + "' (try --help)");
     } catch (const UsageError &e) {
         std::fprintf(stderr, "%s: %s\n", kProg, e.what());
