@@ -5,10 +5,13 @@
 # busybox wget against busybox httpd on 127.0.0.1: a 200 and a 404, each
 # once on each side with the right pid (wget's from $!; httpd's a child
 # of the httpd started here), method, path and status; busybox httpd reads
-# the request from fd 0 and answers on fd 1, dups of one socket. No TLS library is in the initramfs: the
+# the request from fd 0 and answers on fd 1, dups of one socket. Then
+# bpfkit-trafficgen http-get's two GETs, one with sendto/recvfrom and one with
+# sendmsg/recvmsg, each once on each side. No TLS library is in the initramfs: the
 # TLS uprobes are checked on the host's BATS. Sourced by tests.sh.
 
 HS=$BIN/httpsnoop
+GEN=$BIN/bpfkit-trafficgen
 
 hs_rung() { # label mode httpsnoop-args...
 	_l=$1 _m=$2
@@ -29,6 +32,11 @@ hs_rung() { # label mode httpsnoop-args...
 	timeout 30 wget -q -O /dev/null http://127.0.0.1:8080/missing.html 2>/dev/null &
 	_w2=$!
 	wait "$_w2"
+	# The socket calls: trafficgen's GETs with sendto/recvfrom and with
+	# sendmsg/recvmsg (wget and httpd use write and read).
+	"$GEN" http-get --to 127.0.0.1:8080 --path /sendto.html --timeout 30 >"$WORK/$_l.tg1" 2>&1
+	"$GEN" http-get --to 127.0.0.1:8080 --path /sendmsg.html --api sendmsg --timeout 30 \
+		>"$WORK/$_l.tg2" 2>&1
 	sleep 0.3
 	bg_stop
 	is "httpsnoop $_l: exits 0 on SIGINT" "$BG_RC" 0
@@ -52,6 +60,29 @@ hs_rung() { # label mode httpsnoop-args...
 	*) not_ok "httpsnoop $_l: wget's 200 and 404 once each on both sides, right pid, method, path, status" \
 		"$_r" "$(head -c 2000 "$_o")" ;;
 	esac
+	_t1=$(jq -r .pid "$WORK/$_l.tg1" 2>/dev/null)
+	_t2=$(jq -r .pid "$WORK/$_l.tg2" 2>/dev/null)
+	if [ -z "$_t1" ] || [ -z "$_t2" ]; then
+		not_ok "httpsnoop $_l: trafficgen's GETs with sendto/recvfrom and sendmsg/recvmsg" \
+			"trafficgen: $(cat "$WORK/$_l.tg1" "$WORK/$_l.tg2" | head -c 600)"
+	else
+		_r=$(jq -s -r --argjson t1 "$_t1" --argjson t2 "$_t2" --argjson h "$HTTPD" '
+			def one($p; $path; $role):
+				map(select(.event == "exchange" and .path == $path and
+					(if $p == $h then .comm == "httpd" and .pid != $h else .pid == $p end))) as $m
+				| if ($m | length) != 1 then "WRONG \($role) \($path): \($m | length) exchanges"
+				  elif $m[0].method != "GET" or $m[0].status != 200 or $m[0].role != $role then
+					"WRONG \($role) \($path): \($m[0].method) \($m[0].status) \($m[0].role)"
+				  else "ok" end;
+			[one($t1; "/sendto.html"; "client"), one($t2; "/sendmsg.html"; "client"),
+			 one($h; "/sendto.html"; "server"), one($h; "/sendmsg.html"; "server")]
+			| map(select(. != "ok")) | if length == 0 then "ok" else join("; ") end' "$_o")
+		case $_r in
+		ok) ok "httpsnoop $_l: trafficgen's GETs with sendto/recvfrom and sendmsg/recvmsg once each on both sides" ;;
+		*) not_ok "httpsnoop $_l: trafficgen's GETs with sendto/recvfrom and sendmsg/recvmsg once each on both sides" \
+			"$_r" "$(jq -c 'select(.event == "exchange") | [.pid, .comm, .role, .path, .status]' "$_o" | head -c 1500)" ;;
+		esac
+	fi
 	diag "httpsnoop $_l: $(jq -c 'select(.event == "stats") | del(.schema, .time, .event)' "$_o" | cut -c1-400)"
 }
 
@@ -60,6 +91,8 @@ if [ ! -x "$HS" ]; then
 else
 	mkdir -p "$WORK/www"
 	echo "hello from the vm" >"$WORK/www/index.html"
+	echo "sent with sendto" >"$WORK/www/sendto.html"
+	echo "sent with sendmsg" >"$WORK/www/sendmsg.html"
 	httpd -f -p 127.0.0.1:8080 -h "$WORK/www" &
 	HTTPD=$!
 	if ! wait_for 10 wget -q -O /dev/null http://127.0.0.1:8080/index.html; then
