@@ -68,8 +68,9 @@ const LadderSpec &ladder() {
         LadderSpec s;
         s.tool = "httpsnoop";
         // fentry first: a BPF trampoline on each followed syscall's wrapper
-        // (__x64_sys_read...) and nothing on the others, with the arguments
-        // read straight from the user's registers. kprobe next: the same
+        // (__x64_sys_read...; the entries of the socket calls on __sys_sendto
+        // and the like, see bpf/httpsnoop.bpf.c) and nothing on the others,
+        // with the arguments read without a helper call. kprobe next: the same
         // wrappers through kprobes (an int3 or ftrace call each way, and a
         // kretprobe follows at most max(10, 2 x CPUs) calls of one syscall
         // blocked at once). Then the tracepoints: raw_syscalls needs no
@@ -83,8 +84,9 @@ const LadderSpec &ladder() {
         s.modes.push_back(ModeSpec{
             "fentry",
             "ebpf",
-            "fentry/fexit on the wrappers of read, write, readv, writev, sendto, recvfrom, "
-            "sendmsg, recvmsg and close (__x64_sys_*); uprobes on TLS libraries",
+            "fentry/fexit on the syscall wrappers of read, write, readv, writev, sendto, "
+            "recvfrom, sendmsg, recvmsg and close (__x64_sys_*; the socket calls' entries on "
+            "__sys_sendto and the like); uprobes on TLS libraries",
             syscall_programs("fe_enter_", "fe_exit_"),
             {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::Fentry,
              Feature::RawTp},
