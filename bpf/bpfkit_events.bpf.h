@@ -27,15 +27,19 @@ static __always_inline long bpfkit_emit(void *ctx, void *map, void *data, __u64 
 	return bpf_perf_event_output(ctx, map, BPF_F_CURRENT_CPU, data, size);
 }
 
-/* As bpfkit_emit, but a ring buffer's reader is woken only once wake_bytes
- * are waiting: a wakeup is an interrupt of its own, costly in a VM (several
- * microseconds per event), and a reader that polls with a timeout and then
- * consumes (EventSink::consume) loses nothing but a little delay. */
+/* As bpfkit_emit, but a ring buffer's reader is woken only when the data
+ * waiting crosses a multiple of wake_bytes: a wakeup is an interrupt of its
+ * own (irq_work, a self-IPI), costly in a VM, and a reader that polls with a
+ * timeout and then consumes (EventSink::consume) loses nothing but a little
+ * delay. Waking at every event past wake_bytes instead (until the reader
+ * caught up) cost an IPI per event under load. Two CPUs that both miss a
+ * crossing leave it to the next multiple, or to the reader's timeout. */
 static __always_inline long bpfkit_emit_lazy(void *ctx, void *map, void *data, __u64 size,
 					     __u64 wake_bytes)
 {
 	if (bpfkit_use_ringbuf) {
-		__u64 flags = bpf_ringbuf_query(map, BPF_RB_AVAIL_DATA) + size >= wake_bytes
+		__u64 avail = bpf_ringbuf_query(map, BPF_RB_AVAIL_DATA);
+		__u64 flags = avail / wake_bytes != (avail + size) / wake_bytes
 				  ? BPF_RB_FORCE_WAKEUP
 				  : BPF_RB_NO_WAKEUP;
 
