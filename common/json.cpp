@@ -102,6 +102,7 @@ void JsonWriter::separate() {
 }
 
 JsonWriter &JsonWriter::begin_object() {
+    if (buf_.capacity() < 256) buf_.reserve(256);
     separate();
     buf_ += '{';
     open_.push_back(false);
@@ -131,6 +132,23 @@ JsonWriter &JsonWriter::end_array() {
 
 JsonWriter &JsonWriter::key(std::string_view k) {
     separate();
+    // Keys are nearly always plain ASCII names: those go in without the
+    // escaping pass.
+    bool plain = true;
+    for (char c : k) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b < 0x20 || b >= 0x7f || b == '"' || b == '\\') {
+            plain = false;
+            break;
+        }
+    }
+    if (plain) {
+        buf_ += '"';
+        buf_.append(k);
+        buf_ += "\":";
+        after_key_ = true;
+        return *this;
+    }
     json_escape_append(buf_, k);
     buf_ += ':';
     after_key_ = true;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <utility>
 
 namespace bpfkit {
@@ -225,20 +227,30 @@ std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
     if (frac_digits < 0) frac_digits = 0;
     if (frac_digits > 9) frac_digits = 9;
 
-    struct tm tm {};
-    if (gmtime_r(&sec, &tm) == nullptr) return {};
-    char buf[96];
-    const size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    if (n == 0) return {};
-    std::string out(buf, n);
-    if (frac_digits > 0) {
-        char frac[16];
-        snprintf(frac, sizeof(frac), "%09ld", nsec);
-        out += '.';
-        out.append(frac, static_cast<size_t>(frac_digits));
+    // The seconds part is formatted once per second (a tool that prints a
+    // record per event asks for the same second many times over).
+    thread_local time_t cached_sec = -1;
+    thread_local char cached[32];
+    thread_local size_t cached_len = 0;
+    if (sec != cached_sec) {
+        struct tm tm {};
+        if (gmtime_r(&sec, &tm) == nullptr) return {};
+        const size_t n = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (n == 0) return {};
+        cached_sec = sec;
+        cached_len = n;
     }
-    out += 'Z';
-    return out;
+    char buf[48];
+    memcpy(buf, cached, cached_len);
+    size_t n = cached_len;
+    if (frac_digits > 0) {
+        buf[n++] = '.';
+        long div = 100000000L;
+        for (int d = 0; d < frac_digits; d++, div /= 10)
+            buf[n++] = static_cast<char>('0' + (nsec / div) % 10);
+    }
+    buf[n++] = 'Z';
+    return std::string(buf, n);
 }
 
 std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {

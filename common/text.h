@@ -109,6 +109,12 @@ class LineBuffer {
   public:
     explicit LineBuffer(FILE *f = stdout) : f_(f) {}
     void line(std::string_view s);  // adds s and a newline (unless s ends in one)
+    // Adds a line that f(std::string &) appends in place, then a newline.
+    template <class F>
+    void build(F &&f) {
+        f(buf_);
+        buf_ += '\n';
+    }
     void flush();
     bool failed() const { return failed_; }
 
