@@ -582,7 +582,9 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
 	if (c.state == HTTPSNOOP_CONN_OTHER &&
 	    !(tls_inflight > 0 && bpf_map_lookup_elem(&tls_calls, &id)))
 		return;
-	c.ts = bpf_ktime_get_ns();
+	/* A write's time is its entry; a read's is taken at its exit. */
+	if (c.dir == HTTPSNOOP_WRITE)
+		c.ts = bpf_ktime_get_ns();
 	c.live = 1;
 	{
 		struct call *p = bpf_map_lookup_elem(&calls, &id);

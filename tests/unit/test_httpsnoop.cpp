@@ -2,6 +2,9 @@
 // prefixes, pairing, HTTP/2 with HPACK, and the output.
 #include <gtest/gtest.h>
 #include <nghttp2/nghttp2.h>
+#include <sys/socket.h>
+
+#include <cstring>
 
 #include <string>
 #include <vector>
@@ -326,4 +329,30 @@ TEST(HttpsnoopOutput, JsonNeverCarriesHeaderValuesAndNoQueryCutsTheQuery) {
     EXPECT_EQ(t.find("secret"), std::string::npos) << t;
     EXPECT_NE(j.find("\"path\":\"/a\""), std::string::npos) << j;
     EXPECT_NE(j.find("\"schema\":\"httpsnoop/1\""), std::string::npos);
+}
+
+TEST(HttpsnoopOutput, JsonLineIsExactlyTheSchema) {
+    Rig r;
+    r.call(true, kReq);
+    r.call(false, kResp);
+    ASSERT_EQ(r.out.size(), 1u);
+    Record rec = r.out[0];
+    rec.conn.family = AF_INET;
+    const uint8_t l[4] = {127, 0, 0, 1}, rm[4] = {10, 200, 3, 255};
+    memcpy(rec.conn.laddr, l, 4);
+    memcpy(rec.conn.raddr, rm, 4);
+    rec.conn.lport = 8080;
+    rec.conn.rport = 65535;
+    rec.conn.fd = 3;
+    OutputContext ctx{"raw_syscalls", 1795450801LL * 1000000000LL, false, false};
+    EXPECT_EQ(json_record(rec, ctx, "c1"),
+              "{\"schema\":\"httpsnoop/1\",\"mode\":\"raw_syscalls\",\"time\":\"2026-11-23T16:20:"
+              "01.000002Z\",\"event\":\"exchange\",\"pid\":10,\"tid\":0,\"comm\":\"t\","
+              "\"container\":\"c1\",\"role\":\"client\",\"fd\":3,\"local\":\"127.0.0.1:8080\","
+              "\"remote\":\"10.200.3.255:65535\",\"tls\":false,\"proto\":\"http/1.1\","
+              "\"method\":\"GET\",\"path\":\"/a\",\"host\":\"x\",\"status\":200,\"latency_us\":1,"
+              "\"request_bytes\":44,\"response_bytes\":43,\"truncated\":false}");
+    std::string appended = "x";
+    json_record_append(appended, rec, ctx, "c1");
+    EXPECT_EQ(appended, "x" + json_record(rec, ctx, "c1"));
 }

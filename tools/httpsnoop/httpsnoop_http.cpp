@@ -12,11 +12,15 @@ namespace {
 constexpr std::string_view kMethods[] = {"GET",   "POST",    "PUT",     "HEAD", "DELETE",
                                          "PATCH", "OPTIONS", "CONNECT", "TRACE"};
 
+// ASCII case folding (header names are ASCII; no locale).
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 bool ieq(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); i++)
-        if (tolower(static_cast<unsigned char>(a[i])) != tolower(static_cast<unsigned char>(b[i])))
-            return false;
+        if (lower(a[i]) != lower(b[i])) return false;
     return true;
 }
 
@@ -81,8 +85,8 @@ bool could_start(std::string_view s) {
     if (s.empty()) return false;
     if (std::string_view("HTTP/").starts_with(s)) return true;
     for (auto m : kMethods) {
-        std::string full = std::string(m) + " ";
-        if (full.size() > s.size() && std::string_view(full).starts_with(s)) return true;
+        // s is a proper prefix of the method followed by a space.
+        if (s.size() <= m.size() && m.starts_with(s)) return true;
     }
     return false;
 }

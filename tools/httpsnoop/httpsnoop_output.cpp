@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 
@@ -38,8 +39,18 @@ std::string address(const ConnInfo &c, bool local) {
     const uint8_t *a = local ? c.laddr : c.raddr;
     uint16_t port = local ? c.lport : c.rport;
     if (c.family == AF_INET) {
-        inet_ntop(AF_INET, a, buf, sizeof(buf));
-        return std::string(buf) + ":" + std::to_string(port);
+        // By hand: inet_ntop's sprintf was a tenth of the output's cost
+        // at a hundred thousand records a second.
+        char *p = buf;
+        for (int i = 0; i < 4; i++) {
+            unsigned v = a[i];
+            if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+            if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+            *p++ = static_cast<char>('0' + v % 10);
+            *p++ = i < 3 ? '.' : ':';
+        }
+        auto res = std::to_chars(p, buf + sizeof(buf), port);
+        return std::string(buf, res.ptr);
     }
     if (c.family == AF_INET6) {
         inet_ntop(AF_INET6, a, buf, sizeof(buf));
@@ -96,64 +107,121 @@ std::string text_record(const Record &r, const OutputContext &ctx, const std::st
     return line;
 }
 
-std::string json_record(const Record &r, const OutputContext &ctx, const std::string &container) {
-    JsonWriter w;
-    w.begin_object()
-        .kv("schema", "httpsnoop/1")
-        .kv("mode", ctx.mode)
-        .kv("time", wall_time(ctx, r.ts_ns, 6))
-        .kv("event", kind_name(r.kind))
-        .kv("pid", r.conn.pid)
-        .kv("tid", r.conn.tid)
-        .kv("comm", r.conn.comm)
-        .kv("container", container)
-        .kv("role", role_name(r.role))
-        .kv("fd", r.conn.fd)
-        .kv("local", address(r.conn, true))
-        .kv("remote", address(r.conn, false))
-        .kv("tls", r.conn.tls)
-        .kv("proto", r.proto);
-    auto str_or_null = [&](const char *k, bool have, const std::string &v) {
-        if (have) {
-            w.kv(k, v);
-        } else {
-            w.key(k).null();
-        }
+namespace {
+
+// One JSON object built by appending: the keys are literals that need no
+// escaping, and the members come in a fixed order, so the generic
+// JsonWriter's per-member bookkeeping is not needed (it was a third of the
+// output's cost at a hundred thousand records a second). The text is the
+// same as JsonWriter's.
+class Members {
+  public:
+    explicit Members(std::string &out) : s_(out) { s_ += '{'; }
+    void str(std::string_view k, std::string_view v) {
+        key(k);
+        json_escape_append(s_, v);
+    }
+    void num(std::string_view k, long long v) {
+        key(k);
+        char b[24];
+        auto res = std::to_chars(b, b + sizeof(b), v);
+        s_.append(b, res.ptr);
+    }
+    void unum(std::string_view k, unsigned long long v) {
+        key(k);
+        char b[24];
+        auto res = std::to_chars(b, b + sizeof(b), v);
+        s_.append(b, res.ptr);
+    }
+    void boolean(std::string_view k, bool v) {
+        key(k);
+        s_ += v ? "true" : "false";
+    }
+    void null(std::string_view k) {
+        key(k);
+        s_ += "null";
+    }
+    void end() { s_ += '}'; }
+
+  private:
+    void key(std::string_view k) {
+        if (!first_) s_ += ',';
+        first_ = false;
+        s_ += '"';
+        s_ += k;
+        s_ += "\":";
+    }
+    std::string &s_;
+    bool first_ = true;
+};
+
+}  // namespace
+
+void json_record_append(std::string &out, const Record &r, const OutputContext &ctx,
+                        const std::string &container) {
+    Members m(out);
+    m.str("schema", "httpsnoop/1");
+    m.str("mode", ctx.mode);
+    m.str("time", wall_time(ctx, r.ts_ns, 6));
+    m.str("event", kind_name(r.kind));
+    m.num("pid", r.conn.pid);
+    m.num("tid", r.conn.tid);
+    m.str("comm", r.conn.comm);
+    m.str("container", container);
+    m.str("role", role_name(r.role));
+    m.num("fd", r.conn.fd);
+    m.str("local", address(r.conn, true));
+    m.str("remote", address(r.conn, false));
+    m.boolean("tls", r.conn.tls);
+    m.str("proto", r.proto);
+    auto str_or_null = [&](const char *k, bool have, std::string_view v) {
+        if (have)
+            m.str(k, v);
+        else
+            m.null(k);
     };
     const Message *q = r.request ? &*r.request : nullptr;
     const Message *s = r.response ? &*r.response : nullptr;
-    str_or_null("method", q && !q->method.empty(), q ? q->method : "");
-    str_or_null("path", q && !q->path.empty(), q ? shown_path(q->path, ctx.no_query) : "");
-    str_or_null("host", q && !q->host.empty(), q ? q->host : "");
-    if (s && s->status) {
-        w.kv("status", s->status);
+    str_or_null("method", q && !q->method.empty(), q ? std::string_view(q->method) : "");
+    if (q && !q->path.empty()) {
+        std::string_view path = q->path;
+        if (ctx.no_query) path = path.substr(0, path.find('?'));
+        m.str("path", path);
     } else {
-        w.key("status").null();
+        m.null("path");
     }
-    if (r.latency_ns >= 0) {
-        w.kv("latency_us", static_cast<long long>(r.latency_ns / 1000));
-    } else {
-        w.key("latency_us").null();
-    }
-    if (q) {
-        w.kv("request_bytes", static_cast<unsigned long long>(q->bytes()));
-    } else {
-        w.key("request_bytes").null();
-    }
-    if (s) {
-        w.kv("response_bytes", static_cast<unsigned long long>(s->bytes()));
-    } else {
-        w.key("response_bytes").null();
-    }
-    w.kv("truncated", (q && q->truncated) || (s && s->truncated));
-    if (s && s->body_unseen) w.kv("body_unseen", true);
-    if (r.late) w.kv("late", true);
+    str_or_null("host", q && !q->host.empty(), q ? std::string_view(q->host) : "");
+    if (s && s->status)
+        m.num("status", s->status);
+    else
+        m.null("status");
+    if (r.latency_ns >= 0)
+        m.num("latency_us", static_cast<long long>(r.latency_ns / 1000));
+    else
+        m.null("latency_us");
+    if (q)
+        m.unum("request_bytes", static_cast<unsigned long long>(q->bytes()));
+    else
+        m.null("request_bytes");
+    if (s)
+        m.unum("response_bytes", static_cast<unsigned long long>(s->bytes()));
+    else
+        m.null("response_bytes");
+    m.boolean("truncated", (q && q->truncated) || (s && s->truncated));
+    if (s && s->body_unseen) m.boolean("body_unseen", true);
+    if (r.late) m.boolean("late", true);
     if (ctx.body) {
-        str_or_null("request_body", q != nullptr, q ? q->body : "");
-        str_or_null("response_body", s != nullptr, s ? s->body : "");
+        str_or_null("request_body", q != nullptr, q ? std::string_view(q->body) : "");
+        str_or_null("response_body", s != nullptr, s ? std::string_view(s->body) : "");
     }
-    w.end_object();
-    return w.take();
+    m.end();
+}
+
+std::string json_record(const Record &r, const OutputContext &ctx, const std::string &container) {
+    std::string out;
+    out.reserve(384);
+    json_record_append(out, r, ctx, container);
+    return out;
 }
 
 std::string text_lost(uint64_t drops, uint64_t total) {

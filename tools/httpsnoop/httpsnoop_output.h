@@ -41,6 +41,9 @@ std::string address(const ConnInfo &c, bool local);
 std::string text_header(const OutputContext &ctx);
 std::string text_record(const Record &r, const OutputContext &ctx, const std::string &container);
 std::string json_record(const Record &r, const OutputContext &ctx, const std::string &container);
+// The same, appended to out (no newline).
+void json_record_append(std::string &out, const Record &r, const OutputContext &ctx,
+                        const std::string &container);
 std::string text_lost(uint64_t drops, uint64_t total);
 std::string json_lost(uint64_t drops, uint64_t total, const OutputContext &ctx, uint64_t now_ns);
 std::string text_stats(const RunStats &s);

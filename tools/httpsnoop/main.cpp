@@ -248,7 +248,10 @@ int main(int argc, char **argv) {
         if (o.common.count > 0 && printed >= o.common.count) return;
         ++printed;
         const std::string &c = containers.of(r.conn.pid);
-        out.line(o.common.json ? json_record(r, ctx, c) : text_record(r, ctx, c));
+        if (o.common.json)
+            out.build([&](std::string &b) { json_record_append(b, r, ctx, c); });
+        else
+            out.line(text_record(r, ctx, c));
         if (o.common.count > 0 && printed >= o.common.count) request_stop();
     });
 
