@@ -770,8 +770,23 @@ int BPF_PROG(httpsnoop_raw_enter, struct pt_regs *regs, long nr)
 	default:
 		return 0;
 	}
+#if defined(__TARGET_ARCH_x86)
+	{
+		/* The first three arguments are di, si and dx, which follow
+		 * each other (dx, si, di) in x86-64's pt_regs (the ptrace
+		 * ABI): one read instead of three. */
+		struct {
+			unsigned long dx, si, di;
+		} a;
+
+		if (bpf_probe_read_kernel(&a, sizeof(a), &regs->dx))
+			return 0;
+		on_enter((__u32)nr, a.di, a.si, a.dx);
+	}
+#else
 	on_enter((__u32)nr, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),
 		 PT_REGS_PARM3_CORE_SYSCALL(regs));
+#endif
 	return 0;
 }
 
