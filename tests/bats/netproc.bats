@@ -351,6 +351,9 @@ check_truth() {
 	start_netproc --connections --tcp
 	[ "$(dig +short +tries=1 @127.0.0.77 web.bpfkit.test)" = 127.0.0.88 ]
 	[ "$(dig +tcp +short +tries=1 @127.0.0.77 tcp.bpfkit.test)" = 127.0.0.89 ]
+	# The names capture hands over its packets in blocks retired every 20 ms
+	# (man page, BUGS): a report within that time of an answer lacks the name.
+	sleep 0.1
 	"$GEN" tcp-bulk --to "127.0.0.88:$port" --bytes 100000 --comm np-named >/dev/null
 	"$GEN" tcp-bulk --to "127.0.0.89:$port" --bytes 100000 --comm np-named >/dev/null
 	"$GEN" tcp-bulk --to "127.0.0.90:$port" --bytes 100000 --comm np-unnamed >/dev/null 2>&1 || true
@@ -359,6 +362,11 @@ check_truth() {
 	kill "$DNSMASQ"
 	wait "$DNSMASQ" || true
 	DNSMASQ=
+	# What the connections showed, for a failure's log (it failed once in a
+	# CI run and once in 31 runs alone; the cause was not seen).
+	jq -c -s 'map(select(.type=="connection" and (.comm // "" | startswith("np-")))) | map({comm, remote, remote_name})' \
+		"$BATS_TEST_TMPDIR/np.jsonl" >&2
+	grep 'remote names' "$BATS_TEST_TMPDIR/np.err" >&2
 	jq -e -s 'map(select(.type=="connection" and .comm=="np-named")) | map({(.remote|split(":")[0]): .remote_name}) | add
 		== {"127.0.0.88": "web.bpfkit.test", "127.0.0.89": "tcp.bpfkit.test"}' "$BATS_TEST_TMPDIR/np.jsonl"
 	grep -q 'remote names: 2 DNS responses seen, 0 malformed' "$BATS_TEST_TMPDIR/np.err"
