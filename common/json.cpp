@@ -1,5 +1,6 @@
 #include "json.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <utility>
@@ -11,6 +12,18 @@ namespace bpfkit {
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
+
+// Bytes that a JSON string cannot carry as they are.
+bool needs_escape(unsigned char b) {
+    return b < 0x20 || b >= 0x7f || b == '"' || b == '\\';
+}
+
+template <class T>
+void append_number(std::string &out, T v) {
+    char tmp[24];
+    const auto res = std::to_chars(tmp, tmp + sizeof(tmp), v);
+    out.append(tmp, res.ptr);
+}
 
 void append_u_escape(std::string &out, unsigned hi_byte, unsigned char b) {
     out += "\\u";
@@ -29,11 +42,8 @@ void json_escape_append(std::string &out, std::string_view bytes) {
     while (i < bytes.size()) {
         // A run of bytes that need no escape goes in at once.
         size_t run = i;
-        while (run < bytes.size()) {
-            const auto b = static_cast<unsigned char>(bytes[run]);
-            if (b < 0x20 || b >= 0x7f || b == '"' || b == '\\') break;
+        while (run < bytes.size() && !needs_escape(static_cast<unsigned char>(bytes[run])))
             run++;
-        }
         if (run > i) {
             out.append(bytes.substr(i, run - i));
             i = run;
@@ -134,15 +144,8 @@ JsonWriter &JsonWriter::key(std::string_view k) {
     separate();
     // Keys are nearly always plain ASCII names: those go in without the
     // escaping pass.
-    bool plain = true;
-    for (char c : k) {
-        const auto b = static_cast<unsigned char>(c);
-        if (b < 0x20 || b >= 0x7f || b == '"' || b == '\\') {
-            plain = false;
-            break;
-        }
-    }
-    if (plain) {
+    if (std::none_of(k.begin(), k.end(),
+                     [](char c) { return needs_escape(static_cast<unsigned char>(c)); })) {
         buf_ += '"';
         buf_.append(k);
         buf_ += "\":";
@@ -168,17 +171,13 @@ JsonWriter &JsonWriter::value(const char *s) {
 
 JsonWriter &JsonWriter::value(long long v) {
     separate();
-    char tmp[24];
-    const auto res = std::to_chars(tmp, tmp + sizeof(tmp), v);
-    buf_.append(tmp, res.ptr);
+    append_number(buf_, v);
     return *this;
 }
 
 JsonWriter &JsonWriter::value(unsigned long long v) {
     separate();
-    char tmp[24];
-    const auto res = std::to_chars(tmp, tmp + sizeof(tmp), v);
-    buf_.append(tmp, res.ptr);
+    append_number(buf_, v);
     return *this;
 }
 
@@ -227,6 +226,16 @@ bool JsonWriter::write_line(FILE *f) {
     const bool ok = fwrite(buf_.data(), 1, buf_.size(), f) == buf_.size();
     clear();
     return ok;
+}
+
+void JsonMembers::num(std::string_view k, long long v) {
+    key(k);
+    append_number(s_, v);
+}
+
+void JsonMembers::unum(std::string_view k, unsigned long long v) {
+    key(k);
+    append_number(s_, v);
 }
 
 }  // namespace bpfkit

@@ -200,7 +200,20 @@ Error parse_l3(const ByteReader &r, uint32_t off, Packet &out) {
 
 std::string IpAddr::str() const {
     char buf[INET6_ADDRSTRLEN] = {};
-    if (family != AF_INET && family != AF_INET6) return {};
+    if (family == AF_INET) {
+        // By hand: inet_ntop's sprintf was a tenth of httpsnoop's output
+        // cost at a hundred thousand records a second.
+        char *p = buf;
+        for (int i = 0; i < 4; i++) {
+            const unsigned v = bytes[static_cast<size_t>(i)];
+            if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+            if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+            *p++ = static_cast<char>('0' + v % 10);
+            if (i < 3) *p++ = '.';
+        }
+        return std::string(buf, p);
+    }
+    if (family != AF_INET6) return {};
     if (inet_ntop(family, bytes.data(), buf, sizeof buf) == nullptr) return {};
     return buf;
 }
