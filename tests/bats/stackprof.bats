@@ -152,24 +152,42 @@ truth_a_pct() { jq -r '100 * .burn_a_ns / (.burn_a_ns + .burn_b_ns)' "$BATS_TEST
 	awk -v f="$fp" 'BEGIN { exit !(f < 50) }'
 }
 
-@test "perf record -g on the same load ranks the same top five functions by self time" {
+@test "perf record -g on the same load finds the same top five functions, their shares within 2 points of perf's and 4 of the burn's own clock" {
 	command -v perf >/dev/null || skip "needs perf (linux-perf, packaging/deps/test.txt)"
-	burn "$BURN_FP" 6 --spread
+	local t=$BATS_TEST_TMPDIR i perf_pid sp_pid name ours theirs truth
+	# The burn waits for both profilers, so its clock and their samples cover one run.
+	"$BURN_FP" --seconds 4 --spread --ready-file "$t/ready" --go-file "$t/go" >"$t/burn.json" &
+	BURN_PID=$!
+	BG_PIDS="${BG_PIDS:-} $BURN_PID"
+	for i in $(seq 200); do [ -s "$t/ready" ] && break; sleep 0.05; done
+	perf record -q -e cpu-clock -F 999 -g -p "$BURN_PID" -o "$t/perf.data" 2>"$t/perf.err" &
+	perf_pid=$!
+	"$SP" -p "$BURN_PID" -F 999 --top 5 >"$t/top" 2>"$t/err" &
+	sp_pid=$!
+	BG_PIDS="$BG_PIDS $perf_pid $sp_pid"
+	for i in $(seq 200); do grep -qs '^stackprof: mode:' "$t/err" && [ -s "$t/perf.data" ] && break; sleep 0.05; done
 	sleep 0.2
-	perf record -q -e cpu-clock -F 999 -g -p "$BURN_PID" -o "$BATS_TEST_TMPDIR/perf.data" -- sleep 4 \
-		2>"$BATS_TEST_TMPDIR/perf.err" &
-	local perf_pid=$!
-	"$SP" -p "$BURN_PID" -F 999 -d 4 --top 5 >"$BATS_TEST_TMPDIR/top" 2>"$BATS_TEST_TMPDIR/err"
-	wait "$perf_pid"
-	cat "$BATS_TEST_TMPDIR/top"
-	local ours theirs
-	ours=$(awk 'NR > 2 { print $NF }' "$BATS_TEST_TMPDIR/top" | xargs)
-	theirs=$(perf report -i "$BATS_TEST_TMPDIR/perf.data" --no-children --sort symbol -q --stdio \
-		-g none 2>/dev/null | awk '/%/ { print $3 }' | head -5 | xargs)
-	echo "stackprof: $ours"
-	echo "perf:      $theirs"
-	[ "$ours" = "burn_a burn_b burn_c burn_d burn_e" ]
-	[ "$ours" = "$theirs" ]
+	touch "$t/go"
+	wait "$BURN_PID"
+	kill -INT "$sp_pid" "$perf_pid"
+	wait "$sp_pid" || true
+	wait "$perf_pid" || true
+	cat "$t/top" "$t/burn.json"
+	# "name share" for the top five: ours from --top, perf's from its report,
+	# the truth from the thread CPU time the burn spent in each function.
+	awk 'NR > 2 { sub(/%/, "", $1); print $NF, $1 }' "$t/top" | sort >"$t/ours"
+	perf report -i "$t/perf.data" --no-children --sort symbol -q --stdio -g none 2>/dev/null |
+		awk '/%/ { sub(/%/, "", $1); print $3, $1 }' | head -5 | sort >"$t/theirs"
+	jq -r '.spread_ns as $s | ($s | add) as $t | ["burn_a","burn_b","burn_c","burn_d","burn_e"] |
+		to_entries[] | "\(.value) \(100 * $s[.key] / $t)"' "$t/burn.json" | sort >"$t/truth"
+	[ "$(cut -d' ' -f1 "$t/ours" | xargs)" = "burn_a burn_b burn_c burn_d burn_e" ]
+	[ "$(cut -d' ' -f1 "$t/theirs" | xargs)" = "burn_a burn_b burn_c burn_d burn_e" ]
+	paste -d' ' "$t/ours" "$t/theirs" "$t/truth" >"$t/all"
+	while read -r name ours _ theirs _ truth; do
+		echo "$name: stackprof $ours%, perf $theirs%, burn's clock $truth%"
+		close "$ours" "$theirs" 2 || return 1
+		close "$ours" "$truth" 4 || return 1
+	done <"$t/all"
 }
 
 @test "eight processes of one binary: each symbolized, its files opened once for all" {

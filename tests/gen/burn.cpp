@@ -12,7 +12,8 @@
 // before burning, so that a profiler started meanwhile sees the whole run.
 // --syscalls reads /dev/zero in 1 MiB chunks instead (time in the kernel);
 // --spread burns in burn_a..burn_e, 35/25/20/12/8, and counts its rounds
-// ("rounds": the work done, for measuring a profiler's cost to the load);
+// ("rounds": the work done, for measuring a profiler's cost to the load) and
+// the thread CPU time each of the five took ("spread_ns", a to e);
 // --jit runs code it generated, named in /tmp/perf-PID.map (see sp_jit).
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -40,7 +41,23 @@ uint64_t mono_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-uint64_t a_ns, b_ns, rounds;
+uint64_t a_ns, b_ns, rounds, tenths;
+uint64_t spread_ns[5];
+
+// Each round does 0.5 to 1.5 times the standard work, at random: a round of a
+// fixed length (about 2 ms here) is a whole number of 999 Hz sampling periods,
+// and the samples would then fall on the same few points of it, biasing the
+// shares by several points. The proportions within a round stay exact.
+long next_scale() {
+    static uint64_t x = 0x9e3779b97f4a7c15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    long m = 5 + static_cast<long>(x % 11);
+    tenths += static_cast<uint64_t>(m);
+    rounds = tenths / 10;  // in standard rounds: the work done
+    return m;
+}
 volatile uint64_t sink;
 
 // Called by the burners so that they are not leaf functions: a leaf may run
@@ -86,21 +103,30 @@ __attribute__((noinline)) void burn_e(long n) {
 // --spread: five hot functions, 35/25/20/12/8, for comparing rankings with perf.
 __attribute__((noinline)) void sp_spread(uint64_t until) {
     while (mono_ns() < until) {
-        burn_a(35 * kUnit / 10);
-        burn_b(25 * kUnit / 10);
-        burn_c(20 * kUnit / 10);
-        burn_d(12 * kUnit / 10);
-        burn_e(8 * kUnit / 10);
-        rounds++;
+        long u = kUnit * next_scale() / 100;
+        uint64_t t[6];
+        t[0] = thread_ns();
+        burn_a(35 * u);
+        t[1] = thread_ns();
+        burn_b(25 * u);
+        t[2] = thread_ns();
+        burn_c(20 * u);
+        t[3] = thread_ns();
+        burn_d(12 * u);
+        t[4] = thread_ns();
+        burn_e(8 * u);
+        t[5] = thread_ns();
+        for (int i = 0; i < 5; i++)
+            spread_ns[i] += t[i + 1] - t[i];
     }
     asm volatile("" ::: "memory");
 }
 
-__attribute__((noinline)) void sp_middle(void) {
+__attribute__((noinline)) void sp_middle(long u) {
     uint64_t t0 = thread_ns();
-    burn_a(7 * kUnit);
+    burn_a(70 * u);
     uint64_t t1 = thread_ns();
-    burn_b(3 * kUnit);
+    burn_b(30 * u);
     uint64_t t2 = thread_ns();
     a_ns += t1 - t0;
     b_ns += t2 - t1;
@@ -109,7 +135,7 @@ __attribute__((noinline)) void sp_middle(void) {
 
 __attribute__((noinline)) void sp_outer(uint64_t until) {
     while (mono_ns() < until)
-        sp_middle();
+        sp_middle(kUnit * next_scale() / 100);
     asm volatile("" ::: "memory");
 }
 
@@ -223,9 +249,17 @@ int main(int argc, char **argv) {
         sp_jit(until);
     else
         sp_outer(until);
-    printf("{\"pid\":%d,\"burn_a_ns\":%llu,\"burn_b_ns\":%llu,\"total_ns\":%llu,\"rounds\":%llu}\n",
+    printf("{\"pid\":%d,\"burn_a_ns\":%llu,\"burn_b_ns\":%llu,\"total_ns\":%llu,\"rounds\":%llu",
            getpid(), static_cast<unsigned long long>(a_ns), static_cast<unsigned long long>(b_ns),
            static_cast<unsigned long long>(thread_ns() - start),
            static_cast<unsigned long long>(rounds));
+    if (spread)
+        printf(",\"spread_ns\":[%llu,%llu,%llu,%llu,%llu]",
+               static_cast<unsigned long long>(spread_ns[0]),
+               static_cast<unsigned long long>(spread_ns[1]),
+               static_cast<unsigned long long>(spread_ns[2]),
+               static_cast<unsigned long long>(spread_ns[3]),
+               static_cast<unsigned long long>(spread_ns[4]));
+    printf("}\n");
     return 0;
 }
