@@ -10,7 +10,8 @@
  *   fentry:       fentry/fexit on the syscalls' wrappers (__x64_sys_<name>):
  *                 trampolines on the followed syscalls only
  *   kprobe:       ksyscall/kretsyscall kprobes on the same wrappers
- *   raw_syscalls: raw_tp sys_enter/sys_exit, filtered by syscall number
+ *   raw_syscalls: the sys_enter/sys_exit raw tracepoints (tp_btf), filtered
+ *                 by syscall number
  *                 (no tracefs; runs for every syscall on the host)
  *   tracepoint:   tp/syscalls/sys_{enter,exit}_<name> (needs tracefs)
  * The fd's socket is found through task->files at exit: a TCP socket's
@@ -751,48 +752,52 @@ int BPF_KSYSCALL(httpsnoop_ks_enter_close, unsigned long a0)
 	return 0;
 }
 
-/* ---- rung "raw_syscalls": raw_tp sys_enter/sys_exit ---- */
+/* ---- rung "raw_syscalls": the sys_enter/sys_exit raw tracepoints ---- */
 
-SEC("raw_tp/sys_enter")
+/* Attached BTF-typed (tp_btf, Linux 5.5): the registers are read with plain
+ * loads, not a helper call each, and the exit looks at the syscall number
+ * before anything else, so the exits of syscalls not followed (most of a
+ * host's) cost a load and a compare, not a lookup in calls. */
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#endif
+
+#define FOLLOWED_CASES                                                                             \
+	case NR_read:                                                                              \
+	case NR_write:                                                                             \
+	case NR_readv:                                                                             \
+	case NR_writev:                                                                            \
+	case NR_sendto:                                                                            \
+	case NR_recvfrom:                                                                          \
+	case NR_sendmsg:                                                                           \
+	case NR_recvmsg
+
+SEC("tp_btf/sys_enter")
 int BPF_PROG(httpsnoop_raw_enter, struct pt_regs *regs, long nr)
 {
 	switch (nr) {
-	case NR_read:
-	case NR_write:
-	case NR_readv:
-	case NR_writev:
-	case NR_sendto:
-	case NR_recvfrom:
-	case NR_sendmsg:
-	case NR_recvmsg:
+	FOLLOWED_CASES:
 	case NR_close:
 		break;
 	default:
 		return 0;
 	}
-#if defined(__TARGET_ARCH_x86)
-	{
-		/* The first three arguments are di, si and dx, which follow
-		 * each other (dx, si, di) in x86-64's pt_regs (the ptrace
-		 * ABI): one read instead of three. */
-		struct {
-			unsigned long dx, si, di;
-		} a;
-
-		if (bpf_probe_read_kernel(&a, sizeof(a), &regs->dx))
-			return 0;
-		on_enter((__u32)nr, a.di, a.si, a.dx);
-	}
-#else
-	on_enter((__u32)nr, PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs),
-		 PT_REGS_PARM3_CORE_SYSCALL(regs));
-#endif
+	on_enter((__u32)nr, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+		 PT_REGS_PARM3_SYSCALL(regs));
 	return 0;
 }
 
-SEC("raw_tp/sys_exit")
+SEC("tp_btf/sys_exit")
 int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 {
+	switch (SYSCALL_NR(regs)) {
+	FOLLOWED_CASES:
+		break;
+	default:
+		return 0;
+	}
 	on_exit(ctx, ret);
 	return 0;
 }

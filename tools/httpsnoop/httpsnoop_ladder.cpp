@@ -74,13 +74,14 @@ const LadderSpec &ladder() {
         // wrappers through kprobes (an int3 or ftrace call each way, and a
         // kretprobe follows at most max(10, 2 x CPUs) calls of one syscall
         // blocked at once). Then the tracepoints: raw_syscalls needs no
-        // tracefs but runs for every system call on the host, filtered by
-        // number; measured with bench/httpsnoop.sh, the two keep about the
-        // same share of a full HTTP load (medians 0.69 raw_syscalls, 0.63
-        // tracepoint, within the noise); the syscalls:* tracepoints cost
-        // nothing to the system calls httpsnoop does not follow, and are the
-        // rung where raw tracepoints are refused. The fentry and kprobe rungs
-        // were not measured: neither loads on the machines the bench ran on.
+        // tracefs but runs for every system call on the host (BTF-typed, so
+        // one that is not followed costs a compare at entry and exit, no
+        // lookup); measured with bench/httpsnoop.sh (httpsnoop(8), OVERHEAD),
+        // the two keep about the same share of a full HTTP load, within the
+        // noise; the syscalls:* tracepoints cost nothing to the system calls
+        // httpsnoop does not follow, and are the rung where raw tracepoints
+        // are refused. The fentry and kprobe rungs were not measured: neither
+        // loads on the machines the bench ran on.
         s.modes.push_back(ModeSpec{
             "fentry",
             "ebpf",
@@ -106,12 +107,13 @@ const LadderSpec &ladder() {
         s.modes.push_back(ModeSpec{
             "raw_syscalls",
             "ebpf",
-            "raw_syscalls sys_enter/sys_exit raw tracepoints filtered by syscall number; uprobes "
-            "on TLS libraries",
+            "raw_syscalls sys_enter/sys_exit raw tracepoints (BTF-typed) filtered by syscall "
+            "number; uprobes on TLS libraries",
             with_common({"httpsnoop_raw_enter", "httpsnoop_raw_exit"}),
-            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::RawTp},
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf,
+             Feature::RawTp},
             {},
-            "raw tracepoints (BPF_PROG_TYPE_RAW_TRACEPOINT, Linux 4.17) and kernel BTF"});
+            "BTF-typed raw tracepoints (tp_btf, Linux 5.5), raw tracepoints and kernel BTF"});
         s.modes.push_back(ModeSpec{
             "tracepoint",
             "ebpf",
