@@ -41,7 +41,7 @@ uint64_t mono_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-uint64_t a_ns, b_ns, rounds, tenths;
+uint64_t a_ns, b_ns, tenths;  // tenths: the work done, in tenths of a standard round
 uint64_t spread_ns[5];
 
 // Each round does 0.5 to 1.5 times the standard work, at random: a round of a
@@ -55,7 +55,6 @@ long next_scale() {
     x ^= x << 17;
     long m = 5 + static_cast<long>(x % 11);
     tenths += static_cast<uint64_t>(m);
-    rounds = tenths / 10;  // in standard rounds: the work done
     return m;
 }
 volatile uint64_t sink;
@@ -252,7 +251,7 @@ int main(int argc, char **argv) {
     printf("{\"pid\":%d,\"burn_a_ns\":%llu,\"burn_b_ns\":%llu,\"total_ns\":%llu,\"rounds\":%llu",
            getpid(), static_cast<unsigned long long>(a_ns), static_cast<unsigned long long>(b_ns),
            static_cast<unsigned long long>(thread_ns() - start),
-           static_cast<unsigned long long>(rounds));
+           static_cast<unsigned long long>(tenths / 10));
     if (spread)
         printf(",\"spread_ns\":[%llu,%llu,%llu,%llu,%llu]",
                static_cast<unsigned long long>(spread_ns[0]),
