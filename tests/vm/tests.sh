@@ -91,6 +91,9 @@ dead() { ! kill -0 "$1" 2>/dev/null; }
 bg_start() { # tool out-prefix tool-args...
 	BG_TOOL=$1 BG_OUT=$2
 	shift 2
+	# (a file left by an earlier run of the same name could show its
+	# "mode:" line before the new process truncates it)
+	rm -f "$BG_OUT.jsonl" "$BG_OUT.err"
 	"$BIN/$BG_TOOL" "$@" >"$BG_OUT.jsonl" 2>"$BG_OUT.err" &
 	BG_PID=$!
 	wait_for 30 bg_started
