@@ -25,7 +25,7 @@ hs_rung() { # label mode httpsnoop-args...
 	diag "httpsnoop $_l: $(grep '^httpsnoop: mode: ' "$WORK/$_l.err" | cut -c1-300)"
 	# timeout (busybox's execs the command in its own process, so $! is
 	# wget's pid): a stalled transfer fails this check instead of the whole
-	# run (one raw_syscalls run on 6.1 stalled here until the VM's timeout).
+	# run.
 	timeout 30 wget -q -O /dev/null http://127.0.0.1:8080/index.html &
 	_w1=$!
 	wait "$_w1"
