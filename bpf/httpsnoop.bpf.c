@@ -764,21 +764,14 @@ int BPF_KSYSCALL(httpsnoop_ks_enter_close, unsigned long a0)
 #define SYSCALL_NR(regs) ((regs)->syscallno)
 #endif
 
-#define FOLLOWED_CASES                                                                             \
-	case NR_read:                                                                              \
-	case NR_write:                                                                             \
-	case NR_readv:                                                                             \
-	case NR_writev:                                                                            \
-	case NR_sendto:                                                                            \
-	case NR_recvfrom:                                                                          \
-	case NR_sendmsg:                                                                           \
-	case NR_recvmsg
+/* One "case NR_<name>:" per followed syscall (the list of httpsnoop.h). */
+#define FOLLOWED_CASE(name) case NR_##name:
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(httpsnoop_raw_enter, struct pt_regs *regs, long nr)
 {
 	switch (nr) {
-	FOLLOWED_CASES:
+		HTTPSNOOP_FOLLOWED_SYSCALLS(FOLLOWED_CASE)
 	case NR_close:
 		break;
 	default:
@@ -793,7 +786,7 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 {
 	switch (SYSCALL_NR(regs)) {
-	FOLLOWED_CASES:
+		HTTPSNOOP_FOLLOWED_SYSCALLS(FOLLOWED_CASE)
 		break;
 	default:
 		return 0;
