@@ -21,7 +21,13 @@
 #   - what the hooks cost other programs: 1-byte reads and writes on a pipe (dd; read and
 #     write are followed syscalls) and getppid() (a syscall raw_syscalls sees, the
 #     tracepoint mode does not), in calls per second
-# Run as root after ./dev build; needs packaging/deps/bench.txt (wrk, nginx-light).
+#   - the peer: bpftrace running bench/httpsnoop-peer.bt (the first 64 bytes of every
+#     read, recvfrom, write, sendto and writev on the host printed, without parsing or
+#     pairing), in the same rounds; its lost events are those bpftrace reports, and
+#     its "exchanges" column is the calls it printed over 4 x requests (each request is
+#     4 calls: wrk's write and read, nginx's recv and writev)
+# Run as root after ./dev build; needs packaging/deps/bench.txt (wrk, nginx-light,
+# bpftrace).
 # Environment: SECS (10), ROUNDS (5), RATE (10000), CONNS (32), BUILD (build),
 # KEEP=FILE to keep the raw per-run lines.
 set -uo pipefail
@@ -47,7 +53,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for c in wrk nginx curl jq bpftool python3 dd; do
+for c in wrk nginx curl jq bpftool python3 dd bpftrace; do
 	command -v "$c" >/dev/null || { echo "bench: needs $c (see packaging/deps/bench.txt)" >&2; exit 2; }
 done
 [ -x "$HS" ] || { echo "bench: no $HS (./dev build, or BUILD=dir)" >&2; exit 2; }
@@ -97,7 +103,8 @@ done
 
 ticks=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$ticks" '{print ($14 + $15) / t}' "/proc/$1/stat"; }
-prog_ids() { bpftool -j prog show | jq -c '[.[] | select(.name|test("^(httpsnoop|hookfloor)")) | .id]'; }
+# (the peer's programs are named after their tracepoints)
+prog_ids() { bpftool -j prog show | jq -c '[.[] | select(.name|test("^(httpsnoop|hookfloor|sys_enter_|sys_exit_)")) | .id]'; }
 # "run_time_ns run_cnt" summed over the programs of ids $1
 bpf_ns() { bpftool -j prog show | jq -r --argjson ids "$1" '[.[] | select(.id as $i | $ids | index($i))] | "\([.[].run_time_ns // 0] | add // 0) \([.[].run_cnt // 0] | add // 0)"'; }
 
@@ -130,7 +137,8 @@ for _ in range(n):
 print(round(n / (time.perf_counter() - t)))'
 }
 
-# Starts row $1 (none, floor-raw, floor-tp, raw_syscalls, tracepoint); sets PID and IDS.
+# Starts row $1 (none, floor-raw, floor-tp, raw_syscalls, tracepoint, bpftrace); sets PID
+# and IDS.
 start_row() {
 	local row=$1 before
 	PID=
@@ -148,14 +156,30 @@ start_row() {
 		unshare -m sh -c "mount -t tracefs nodev /sys/kernel/tracing && exec \"$HS\" --json --hooks tracepoint" \
 			>"$TMP/hs.json" 2>"$TMP/hs.err" &
 		;;
+	bpftrace)
+		unshare -m sh -c "mount -t tracefs nodev /sys/kernel/tracing && exec bpftrace bench/httpsnoop-peer.bt" \
+			>"$TMP/bt.out" 2>"$TMP/hs.err" &
+		;;
 	*) "$HS" --json --hooks "$row" >"$TMP/hs.json" 2>"$TMP/hs.err" & ;;
 	esac
 	PID=$!
 	local ready='mode: ' file="$TMP/hs.err"
-	case $row in floor-*) ready='^attached' file="$TMP/hf.out" ;; esac
+	case $row in
+	floor-*) ready='^attached' file="$TMP/hf.out" ;;
+	bpftrace) ready='^Attaching' file="$TMP/bt.out" ;;
+	esac
 	for _ in $(seq 300); do grep -q "$ready" "$file" 2>/dev/null && break; sleep 0.05; done
 	grep -q "$ready" "$file" || { cat "$TMP/hs.err" >&2; stop_row; return 1; }
 	IDS=$(jq -n -c --argjson a "$before" --argjson b "$(prog_ids)" '$b - $a')
+	if [ "$row" = bpftrace ]; then
+		# "Attaching" comes before the attachments: wait for its 8 programs
+		for _ in $(seq 100); do
+			[ "$(jq length <<<"$IDS")" -ge 8 ] && break
+			sleep 0.1
+			IDS=$(jq -n -c --argjson a "$before" --argjson b "$(prog_ids)" '$b - $a')
+		done
+		sleep 0.5
+	fi
 }
 stop_row() {
 	[ -n "$PID" ] || return 0
@@ -182,13 +206,18 @@ run_row() {
 		lost=$(jq -s '[.[] | select(.event=="stats")] | last | .lost_events // 0' "$TMP/hs.json")
 		ex=$(jq -s '[.[] | select(.event=="exchange")] | length' "$TMP/hs.json")
 		;;
+	bpftrace)
+		lost=$(awk '/^Lost [0-9]+ events/ {s += $2} END {print s + 0}' "$TMP/bt.out")
+		# printed calls, over 4 per request (the table's column is over 2)
+		ex=$(awk '$3 == "R" || $3 == "W" {n++} END {print n / 2}' "$TMP/bt.out")
+		;;
 	esac
 	echo "$row $r $p $n $(echo "$c0 $c1" | awk '{print $2-$1}') $(echo "$b0 $b1" | awk '{print $3-$1, $4-$2}') $lost $ex" >>"$TMP/runs${2:+.$2}"
 }
 
-ROWS=(none floor-raw floor-tp raw_syscalls tracepoint)
+ROWS=(none floor-raw floor-tp raw_syscalls tracepoint bpftrace)
 declare -A LABEL=([none]="without httpsnoop" [floor-raw]="floor: empty raw_tp" [floor-tp]="floor: empty tracepoints"
-	[raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint")
+	[raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint" [bpftrace]="peer: bpftrace script")
 : >"$TMP/runs"
 for round in $(seq "$ROUNDS"); do
 	for row in "${ROWS[@]}"; do
@@ -227,14 +256,14 @@ for row in "${ROWS[@]}"; do
 	esac
 done
 echo "(BPF ns per run, BPF ms /1000 req: from the one run with bpf_stats, every run of the row's programs"
-echo " during the load, other processes' syscalls too; proc ms: httpsnoop's own user + system time;"
-echo " lost: summed over the rounds)"
+echo " during the load, other processes' syscalls too; proc ms: the tool's own user + system time;"
+echo " lost: summed over the rounds; the peer's exchanges: calls printed over 4 x requests)"
 
 echo
 echo "# fixed rate: wrk -s bench/paced.lua, $RATE requests/s, ${SECS}s"
 printf '%-26s %10s %10s %10s %12s %6s\n' "" "req/s" "requests" "exchanges" "per request" "lost"
 : >"$TMP/runs.paced"
-for row in none raw_syscalls tracepoint; do
+for row in none raw_syscalls tracepoint bpftrace; do
 	run_row "$row" paced
 	read -r _ r _ n _ _ _ lost ex < <(tail -n 1 "$TMP/runs.paced")
 	if [ "$row" = none ]; then
