@@ -172,8 +172,16 @@ struct scratch {
 
 BPFKIT_SCRATCH_MAP(struct scratch);
 
-/* The TCP (stream, inet) socket behind fd of the current task, or 0. */
-static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
+/* Linux 6.2 and later: marks a kernel pointer as of a BTF type, so that its
+ * fields are read with plain loads (each faulting to 0 like a probe read)
+ * instead of a helper call each. The programs that call it are loaded only
+ * where the kernel has it (their names end in _cast; user space picks them). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* The TCP (stream, inet) socket behind fd of the current task, or 0. With
+ * cast, the fields past the fd table's slot are read through
+ * bpf_rdonly_cast (two helper calls in all, not seven). */
+static __always_inline __u64 tcp_sock_of_fd(__s32 fd, bool cast)
 {
 	struct file **fdarr;
 	struct file *file = 0;
@@ -203,6 +211,25 @@ static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
 		return 0;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fdarr[fd]) || !file)
 		return 0;
+	if (cast) {
+		struct file *f = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+		struct socket *so;
+
+		if ((f->f_inode->i_mode & S_IFMT_) != S_IFSOCK_)
+			return 0;
+		so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+		if (so->type != SOCK_STREAM_)
+			return 0;
+		/* The sock's address is the connection's key: read as a
+		 * number (a pointer the verifier tracks allows no arithmetic). */
+		if (bpf_probe_read_kernel(&sk, sizeof(sk), &so->sk) || !sk)
+			return 0;
+		family = ((struct sock *)bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)))
+			     ->__sk_common.skc_family;
+		if (family != BPFKIT_AF_INET && family != BPFKIT_AF_INET6)
+			return 0;
+		return (__u64)sk;
+	}
 	mode = BPF_CORE_READ(file, f_inode, i_mode);
 	if ((mode & S_IFMT_) != S_IFSOCK_)
 		return 0;
@@ -502,7 +529,8 @@ static __always_inline __u64 first_bytes(struct call *c, __u64 ret, __u64 *avail
 
 /* ---- syscall entry and exit, shared by both rungs ---- */
 
-static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
+/* cast: the program may call bpf_rdonly_cast (tcp_sock_of_fd). */
+static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2, bool cast)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call c = {};
@@ -545,7 +573,7 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
 	}
 	case NR_close: {
 		/* The fd still names its socket here: tell user space. */
-		__u64 sk = tcp_sock_of_fd(c.fd);
+		__u64 sk = tcp_sock_of_fd(c.fd, cast);
 		struct conn *cn;
 		struct scratch *s;
 		__u64 tk = sk | 1;
@@ -569,7 +597,7 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2)
 	/* Only calls on TCP sockets that are (or may be) HTTP, or that a TLS
 	 * library makes, are followed to their exit: the others cost this
 	 * walk of the file table and nothing more. */
-	c.sk = tcp_sock_of_fd(c.fd);
+	c.sk = tcp_sock_of_fd(c.fd, cast);
 	if (!c.sk)
 		return;
 	{
@@ -673,7 +701,7 @@ HTTPSNOOP_FOLLOWED_SYSCALLS(FEXIT)
 	int BPF_PROG(httpsnoop_fe_enter_##name, const struct pt_regs *regs)                        \
 	{                                                                                          \
 		on_enter(NR_##name, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),      \
-			 PT_REGS_PARM3_SYSCALL(regs));                                             \
+			 PT_REGS_PARM3_SYSCALL(regs), false);                                      \
 		return 0;                                                                          \
 	}
 
@@ -685,7 +713,7 @@ FENTRY_REGS(writev)
 SEC("fentry/" SYS_WRAPPER(close))
 int BPF_PROG(httpsnoop_fe_enter_close, const struct pt_regs *regs)
 {
-	on_enter(NR_close, PT_REGS_PARM1_SYSCALL(regs), 0, 0);
+	on_enter(NR_close, PT_REGS_PARM1_SYSCALL(regs), 0, 0, false);
 	return 0;
 }
 
@@ -701,7 +729,7 @@ int BPF_PROG(httpsnoop_fe_enter_close, const struct pt_regs *regs)
 	int BPF_PROG(httpsnoop_fe_enter_##name, unsigned long a0, unsigned long a1,                \
 		     unsigned long a2)                                                             \
 	{                                                                                          \
-		on_enter(NR_##name, a0, a1, a2);                                                   \
+		on_enter(NR_##name, a0, a1, a2, false);                                            \
 		return 0;                                                                          \
 	}
 
@@ -719,7 +747,7 @@ FENTRY_SYS(recvfrom)
 	{                                                                                          \
 		if (flags & MSG_CMSG_COMPAT_)                                                      \
 			return 0;                                                                  \
-		on_enter(NR_##name, fd, msg, 0);                                                   \
+		on_enter(NR_##name, fd, msg, 0, false);                                            \
 		return 0;                                                                          \
 	}
 
@@ -733,7 +761,7 @@ FENTRY_MSG(recvmsg)
 	int BPF_KSYSCALL(httpsnoop_ks_enter_##name, unsigned long a0, unsigned long a1,            \
 			 unsigned long a2)                                                         \
 	{                                                                                          \
-		on_enter(NR_##name, a0, a1, a2);                                                   \
+		on_enter(NR_##name, a0, a1, a2, false);                                            \
 		return 0;                                                                          \
 	}                                                                                          \
 	SEC("kretsyscall/" #name)                                                                  \
@@ -748,7 +776,7 @@ HTTPSNOOP_FOLLOWED_SYSCALLS(KSYSCALL_PAIR)
 SEC("ksyscall/close")
 int BPF_KSYSCALL(httpsnoop_ks_enter_close, unsigned long a0)
 {
-	on_enter(NR_close, a0, 0, 0);
+	on_enter(NR_close, a0, 0, 0, false);
 	return 0;
 }
 
@@ -767,20 +795,25 @@ int BPF_KSYSCALL(httpsnoop_ks_enter_close, unsigned long a0)
 /* One "case NR_<name>:" per followed syscall (the list of httpsnoop.h). */
 #define FOLLOWED_CASE(name) case NR_##name:
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(httpsnoop_raw_enter, struct pt_regs *regs, long nr)
-{
-	switch (nr) {
-		HTTPSNOOP_FOLLOWED_SYSCALLS(FOLLOWED_CASE)
-	case NR_close:
-		break;
-	default:
-		return 0;
+/* Two flavours of the entry: _cast where the kernel has bpf_rdonly_cast. */
+#define RAW_ENTER(suffix, cast)                                                                    \
+	SEC("tp_btf/sys_enter")                                                                    \
+	int BPF_PROG(httpsnoop_raw_enter##suffix, struct pt_regs *regs, long nr)                   \
+	{                                                                                          \
+		switch (nr) {                                                                      \
+			HTTPSNOOP_FOLLOWED_SYSCALLS(FOLLOWED_CASE)                                 \
+		case NR_close:                                                                     \
+			break;                                                                     \
+		default:                                                                           \
+			return 0;                                                                  \
+		}                                                                                  \
+		on_enter((__u32)nr, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),      \
+			 PT_REGS_PARM3_SYSCALL(regs), cast);                                       \
+		return 0;                                                                          \
 	}
-	on_enter((__u32)nr, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
-		 PT_REGS_PARM3_SYSCALL(regs));
-	return 0;
-}
+
+RAW_ENTER(, false)
+RAW_ENTER(_cast, true)
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
@@ -801,7 +834,13 @@ int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 	SEC("tp/syscalls/sys_enter_" #name)                                                        \
 	int httpsnoop_tp_enter_##name(struct trace_event_raw_sys_enter *ctx)                       \
 	{                                                                                          \
-		on_enter(NR_##name, ctx->args[0], ctx->args[1], ctx->args[2]);                     \
+		on_enter(NR_##name, ctx->args[0], ctx->args[1], ctx->args[2], false);              \
+		return 0;                                                                          \
+	}                                                                                          \
+	SEC("tp/syscalls/sys_enter_" #name)                                                        \
+	int httpsnoop_tp_enter_##name##_cast(struct trace_event_raw_sys_enter *ctx)                \
+	{                                                                                          \
+		on_enter(NR_##name, ctx->args[0], ctx->args[1], ctx->args[2], true);               \
 		return 0;                                                                          \
 	}                                                                                          \
 	SEC("tp/syscalls/sys_exit_" #name)                                                         \
@@ -816,7 +855,14 @@ HTTPSNOOP_FOLLOWED_SYSCALLS(TP_PAIR)
 SEC("tp/syscalls/sys_enter_close")
 int httpsnoop_tp_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
-	on_enter(NR_close, ctx->args[0], 0, 0);
+	on_enter(NR_close, ctx->args[0], 0, 0, false);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_close")
+int httpsnoop_tp_enter_close_cast(struct trace_event_raw_sys_enter *ctx)
+{
+	on_enter(NR_close, ctx->args[0], 0, 0, true);
 	return 0;
 }
 

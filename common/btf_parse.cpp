@@ -16,8 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "btf_parse.h"
 
@@ -67,6 +70,30 @@ namespace bpfkit {
 
 bool kernel_btf_mapped() {
     return g_mapped;
+}
+
+bool kernel_btf_has_name(const char *name) {
+    // BTF strings are NUL-terminated and follow one another: "\0name\0".
+    std::string needle = std::string(1, '\0') + name + '\0';
+    int fd = open(kKernelBtf, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    std::vector<char> buf(64 * 1024 + needle.size());
+    size_t keep = 0;  // the previous piece's tail, for a needle across pieces
+    bool found = false;
+    for (;;) {
+        ssize_t n = read(fd, buf.data() + keep, buf.size() - keep);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        size_t have = keep + static_cast<size_t>(n);
+        if (memmem(buf.data(), have, needle.data(), needle.size())) {
+            found = true;
+            break;
+        }
+        keep = std::min(have, needle.size() - 1);
+        memmove(buf.data(), buf.data() + have - keep, keep);
+    }
+    close(fd);
+    return found;
 }
 
 }  // namespace bpfkit

@@ -8,4 +8,9 @@ namespace bpfkit {
 // Whether a parse of the kernel's BTF used the mapping.
 bool kernel_btf_mapped();
 
+// Whether the kernel's BTF (/sys/kernel/btf/vmlinux) holds the name, such as
+// a kfunc's, among its strings; false without the file. A scan of the file
+// in 64 KiB pieces: no parse, no copy of it in memory.
+bool kernel_btf_has_name(const char *name);
+
 }  // namespace bpfkit

@@ -114,10 +114,15 @@ stop_rig_server() {
 # Starts httpsnoop with the given options (JSON into $HS_OUT) and returns
 # once it says it runs.
 hs_start() {
+	hs_start_cmd "$HTTPSNOOP" "$@"
+}
+
+# As hs_start, with the command given: hs_start_cmd WRAPPER... httpsnoop ARGS...
+hs_start_cmd() {
 	HS_OUT="$BATS_TEST_TMPDIR/hs.json"
 	HS_ERR="$BATS_TEST_TMPDIR/hs.err"
 	local rc=0
-	start_until_ready "$HS_OUT" "$HS_ERR" "mode:" "$HTTPSNOOP" "$@" || rc=$?
+	start_until_ready "$HS_OUT" "$HS_ERR" "mode:" "$@" || rc=$?
 	HS_PID=$BG_TOOL_PID # teardown kills it if it never got ready
 	return "$rc"
 }

@@ -101,6 +101,47 @@ curl_pid() {
 	[ "$(jq -c 'select(.event!="exchange" and .event!="stats")' "$HS_OUT" | wc -l)" -eq 0 ]
 }
 
+@test "both flavours of the entries (fd walk with and without bpf_rdonly_cast) show the same exchanges, in both tracepoint modes" {
+	[ "$MODE" = raw_syscalls ] || skip "the flavours are raw_syscalls' and tracepoint's; the mode here is $MODE"
+	local flavours=(0) cast hooks prefix want got real=$HTTPSNOOP
+	# the kfunc's name is among the kernel BTF's strings where it has it (6.2+)
+	grep -q -a -F 'bpf_rdonly_cast' /sys/kernel/btf/vmlinux && flavours+=(1)
+	# the tracepoint mode with tracefs in a mount namespace of its own
+	cat >"$BATS_TEST_TMPDIR/hs-tracefs" <<'EOF2'
+#!/bin/sh
+exec unshare -m sh -c 'mount -t tracefs nodev /sys/kernel/tracing && exec "$0" "$@"' "$@"
+EOF2
+	chmod +x "$BATS_TEST_TMPDIR/hs-tracefs"
+	for hooks in raw_syscalls tracepoint; do
+		for cast in "${flavours[@]}"; do
+			prefix=httpsnoop_raw_enter HTTPSNOOP=$real
+			if [ "$hooks" = tracepoint ]; then
+				prefix=httpsnoop_tp_enter_
+				HTTPSNOOP="$BATS_TEST_TMPDIR/hs-tracefs $real"
+			fi
+			export BPFKIT_HTTPSNOOP_CAST=$cast
+			# shellcheck disable=SC2086 # the wrapper and the binary
+			hs_start_cmd $HTTPSNOOP --json --hooks "$hooks" --port "$HTTP_PORT"
+			unset BPFKIT_HTTPSNOOP_CAST
+			# every entry program of the mode is of the flavour asked for
+			got=$(bpftool -j prog show | jq -r '.[].name' | grep "^$prefix")
+			want=$(grep -c -v '_cast$' <<<"$got" || true)
+			[ "$cast" = 1 ] && want=$(grep -c '_cast$' <<<"$got" || true)
+			[ -n "$got" ] && [ "$want" -eq "$(wc -l <<<"$got")" ] ||
+				{ echo "$hooks cast=$cast: loaded $got" >&2; return 1; }
+			P_GET=$(curl_pid "http://127.0.0.1:$HTTP_PORT/k/$hooks$cast")
+			P_404=$(curl_pid "http://127.0.0.1:$HTTP_PORT/missing$cast")
+			hs_stop
+			jq -e --arg m "$hooks" 'select(.mode != $m)' "$HS_OUT" && return 1
+			[ "$(hs_of "$P_GET" | wc -l)" -eq 1 ] && [ "$(hs_of "$P_404" | wc -l)" -eq 1 ]
+			hs_has "$P_GET" ".path==\"/k/$hooks$cast\" and .status==200 and .role==\"client\" and .comm==\"curl\""
+			hs_has "$P_404" ".path==\"/missing$cast\" and .status==404"
+			hs_has "$NGINX_WORKER" ".path==\"/k/$hooks$cast\" and .role==\"server\" and .status==200"
+		done
+	done
+	HTTPSNOOP=$real
+}
+
 @test "latency: a server that answers 100 ms late shows 100-1000 ms on both sides" {
 	hs_start --json --port "$RIG_PORT"
 	P=$(curl_pid "http://127.0.0.1:$RIG_PORT/slow")

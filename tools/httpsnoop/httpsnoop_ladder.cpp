@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
+#include "btf_parse.h"
 #include "httpsnoop.h"
 #include "httpsnoop.skel.h"
 #include "kernel_features.h"
@@ -53,6 +56,28 @@ int attach(void *p, const ModeSpec &, std::vector<bpf_link *> &links) {
         links.push_back(link);
     }
     return 0;
+}
+
+// Where the kernel has bpf_rdonly_cast (Linux 6.2), each loaded program with
+// a "<name>_cast" flavour (the raw_syscalls and tracepoint entries) gives way
+// to it: the same code, the fd's socket found with two helper calls instead of
+// seven. BPFKIT_HTTPSNOOP_CAST=0 keeps the first flavour (to compare them).
+void prefer_cast_flavours(bpf_object *obj) {
+    static const bool have = [] {
+        const char *env = getenv("BPFKIT_HTTPSNOOP_CAST");
+        if (env && strcmp(env, "0") == 0) return false;
+        return kernel_btf_has_name("bpf_rdonly_cast");
+    }();
+    if (!have) return;
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, obj) {
+        if (!bpf_program__autoload(prog)) continue;
+        std::string name = std::string(bpf_program__name(prog)) + "_cast";
+        bpf_program *cast = bpf_object__find_program_by_name(obj, name.c_str());
+        if (!cast) continue;
+        bpf_program__set_autoload(prog, false);
+        bpf_program__set_autoload(cast, true);
+    }
 }
 
 }  // namespace
@@ -140,6 +165,7 @@ std::unique_ptr<SkeletonTrier> make_trier(KernelConfig config, EventTransport *t
                 if (is_tls_program(bpf_program__name(prog))) bpf_program__set_autoload(prog, false);
             }
         }
+        prefer_cast_flavours(skel->obj);
         EventTransport t = prepare_events_map(skel->maps.events, &skel->rodata->bpfkit_use_ringbuf);
         if (transport) *transport = t;
         return 0;
