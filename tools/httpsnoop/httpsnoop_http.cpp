@@ -63,10 +63,14 @@ std::optional<uint64_t> parse_hex(std::string_view s) {
 
 // The end of the head (just past the blank line) in s, searching from `from`.
 size_t head_end(std::string_view s, size_t from) {
-    for (size_t i = from; i < s.size(); i++) {
-        if (s[i] != '\n') continue;
-        if (i + 1 < s.size() && s[i + 1] == '\n') return i + 2;
-        if (i + 2 < s.size() && s[i + 1] == '\r' && s[i + 2] == '\n') return i + 3;
+    const char *b = s.data();
+    const size_t n = s.size();
+    for (size_t i = from; i < n; i++) {
+        const void *nl = memchr(b + i, '\n', n - i);
+        if (!nl) break;
+        i = static_cast<size_t>(static_cast<const char *>(nl) - b);
+        if (i + 1 < n && b[i + 1] == '\n') return i + 2;
+        if (i + 2 < n && b[i + 1] == '\r' && b[i + 2] == '\n') return i + 3;
     }
     return std::string_view::npos;
 }
@@ -96,8 +100,7 @@ bool is_h2_preface(std::string_view s) {
            kH2Preface.starts_with(s.substr(0, std::min(s.size(), kH2Preface.size())));
 }
 
-bool Http1Stream::parse_head(bool complete) {
-    std::string_view h(hdr_);
+bool Http1Stream::parse_head(std::string_view h, bool complete) {
     size_t eol = h.find('\n');
     std::string_view first = eol == std::string_view::npos ? h : h.substr(0, eol);
     if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
@@ -262,14 +265,27 @@ void Http1Stream::feed(const Chunk &c) {
                 uint64_t take = cap - std::min(cap, pos);
                 size_t room = kMaxHead - old;
                 std::string_view add(d + pos, static_cast<size_t>(std::min<uint64_t>(take, room)));
-                hdr_.append(add);
-                size_t e = head_end(hdr_, old >= 3 ? old - 3 : 0);
+                std::string_view head;
+                size_t e = std::string::npos;
+                if (old == 0) {
+                    // A head that starts and ends in this read or write (the
+                    // usual case) is parsed where it lies, not copied.
+                    e = head_end(add, 0);
+                    if (e != std::string::npos) head = add.substr(0, e);
+                }
+                if (e == std::string::npos) {
+                    hdr_.append(add);
+                    e = head_end(hdr_, old >= 3 ? old - 3 : 0);
+                    if (e != std::string::npos) {
+                        hdr_.resize(e);
+                        head = hdr_;
+                    }
+                }
                 if (e != std::string::npos) {
                     uint64_t used = e - old;
                     pos += used;
                     msg_.header_bytes += used;
-                    hdr_.resize(e);
-                    if (!parse_head(true)) {
+                    if (!parse_head(head, true)) {
                         ++stats_.malformed;
                         msg_.truncated = true;
                         st_ = St::Lost;
@@ -285,7 +301,7 @@ void Http1Stream::feed(const Chunk &c) {
                     // The end of the head is in bytes not kept or not captured.
                     ++stats_.truncated;
                     msg_.header_bytes += c.len - pos;
-                    if (!parse_head(false)) ++stats_.malformed;
+                    if (!parse_head(hdr_, false)) ++stats_.malformed;
                     lose();
                     return;
                 }
@@ -386,7 +402,7 @@ void Http1Stream::close() {
             finish(End::Complete);
             return;
         case St::Headers:
-            if (!hdr_.empty()) parse_head(false);
+            if (!hdr_.empty()) parse_head(hdr_, false);
             [[fallthrough]];
         default:
             msg_.truncated = true;

@@ -97,8 +97,9 @@ class Http1Stream {
     };
     void finish(End how);
     void lose();
-    // Parses the head in hdr_ (complete or not) into msg_; false if it is not HTTP.
-    bool parse_head(bool complete);
+    // Parses the head h (complete or not; hdr_ or the bytes of one call)
+    // into msg_; false if it is not HTTP.
+    bool parse_head(std::string_view h, bool complete);
     void keep_body(std::span<const uint8_t> b);
     // Takes up to remaining_ body bytes of c from pos; returns how many.
     uint64_t take_body(const Chunk &c, uint64_t pos, uint64_t cap);

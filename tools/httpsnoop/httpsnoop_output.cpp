@@ -4,8 +4,10 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <string_view>
 
 #include "json.h"
 #include "packet.h"
@@ -89,64 +91,127 @@ std::string text_record(const Record &r, const OutputContext &ctx, const std::st
     return line;
 }
 
+namespace {
+
+// The members of a record go in with their keys as literals, comma and
+// quotes included: one append per key (the record is made per exchange).
+template <size_t N>
+void lit(std::string &o, const char (&s)[N]) {
+    o.append(s, N - 1);
+}
+
+template <class T>
+void number(std::string &o, T v) {
+    char b[24];
+    auto res = std::to_chars(b, b + sizeof(b), v);
+    o.append(b, res.ptr);
+}
+
+// The address as a JSON string ("" when unknown); IPv4 without a detour
+// through std::string.
+void json_address(std::string &o, const ConnInfo &c, bool local) {
+    if (c.family != AF_INET) {
+        json_escape_append(o, address(c, local));
+        return;
+    }
+    const uint8_t *a = local ? c.laddr : c.raddr;
+    o += '"';
+    for (int i = 0; i < 4; i++) {
+        if (i) o += '.';
+        number(o, static_cast<unsigned>(a[i]));
+    }
+    o += ':';
+    number(o, static_cast<unsigned>(local ? c.lport : c.rport));
+    o += '"';
+}
+
+void str_or_null(std::string &o, bool have, std::string_view v) {
+    if (have)
+        json_escape_append(o, v);
+    else
+        lit(o, "null");
+}
+
+}  // namespace
+
 void json_record_append(std::string &out, const Record &r, const OutputContext &ctx,
                         const std::string &container) {
-    JsonMembers m(out);
-    m.str("schema", "httpsnoop/1");
-    m.str("mode", ctx.mode);
-    m.str("time", wall_time(ctx, r.ts_ns, 6));
-    m.str("event", kind_name(r.kind));
-    m.num("pid", r.conn.pid);
-    m.num("tid", r.conn.tid);
-    m.str("comm", r.conn.comm);
-    m.str("container", container);
-    m.str("role", role_name(r.role));
-    m.num("fd", r.conn.fd);
-    m.str("local", address(r.conn, true));
-    m.str("remote", address(r.conn, false));
-    m.boolean("tls", r.conn.tls);
-    m.str("proto", r.proto);
-    auto str_or_null = [&](const char *k, bool have, std::string_view v) {
-        if (have)
-            m.str(k, v);
-        else
-            m.null(k);
-    };
+    out.reserve(out.size() + 512);
+    lit(out, R"({"schema":"httpsnoop/1","mode":)");
+    json_escape_append(out, ctx.mode);
+    lit(out, R"(,"time":)");
+    json_escape_append(out, wall_time(ctx, r.ts_ns, 6));
+    // kind_name() and role_name() are plain ASCII words.
+    lit(out, R"(,"event":")");
+    out += kind_name(r.kind);
+    lit(out, R"(","pid":)");
+    number(out, r.conn.pid);
+    lit(out, R"(,"tid":)");
+    number(out, r.conn.tid);
+    lit(out, R"(,"comm":)");
+    json_escape_append(out, r.conn.comm);
+    lit(out, R"(,"container":)");
+    json_escape_append(out, container);
+    lit(out, R"(,"role":")");
+    out += role_name(r.role);
+    lit(out, R"(","fd":)");
+    number(out, r.conn.fd);
+    lit(out, R"(,"local":)");
+    json_address(out, r.conn, true);
+    lit(out, R"(,"remote":)");
+    json_address(out, r.conn, false);
+    if (r.conn.tls)
+        lit(out, R"(,"tls":true,"proto":)");
+    else
+        lit(out, R"(,"tls":false,"proto":)");
+    json_escape_append(out, r.proto);
     const Message *q = r.request ? &*r.request : nullptr;
     const Message *s = r.response ? &*r.response : nullptr;
-    str_or_null("method", q && !q->method.empty(), q ? std::string_view(q->method) : "");
+    lit(out, R"(,"method":)");
+    str_or_null(out, q && !q->method.empty(), q ? std::string_view(q->method) : "");
+    lit(out, R"(,"path":)");
     if (q && !q->path.empty()) {
         std::string_view path = q->path;
         if (ctx.no_query) path = path.substr(0, path.find('?'));
-        m.str("path", path);
+        json_escape_append(out, path);
     } else {
-        m.null("path");
+        lit(out, "null");
     }
-    str_or_null("host", q && !q->host.empty(), q ? std::string_view(q->host) : "");
+    lit(out, R"(,"host":)");
+    str_or_null(out, q && !q->host.empty(), q ? std::string_view(q->host) : "");
+    lit(out, R"(,"status":)");
     if (s && s->status)
-        m.num("status", s->status);
+        number(out, s->status);
     else
-        m.null("status");
+        lit(out, "null");
+    lit(out, R"(,"latency_us":)");
     if (r.latency_ns >= 0)
-        m.num("latency_us", static_cast<long long>(r.latency_ns / 1000));
+        number(out, static_cast<long long>(r.latency_ns / 1000));
     else
-        m.null("latency_us");
+        lit(out, "null");
+    lit(out, R"(,"request_bytes":)");
     if (q)
-        m.unum("request_bytes", static_cast<unsigned long long>(q->bytes()));
+        number(out, static_cast<unsigned long long>(q->bytes()));
     else
-        m.null("request_bytes");
+        lit(out, "null");
+    lit(out, R"(,"response_bytes":)");
     if (s)
-        m.unum("response_bytes", static_cast<unsigned long long>(s->bytes()));
+        number(out, static_cast<unsigned long long>(s->bytes()));
     else
-        m.null("response_bytes");
-    m.boolean("truncated", (q && q->truncated) || (s && s->truncated));
-    if (s && s->body_unseen) m.boolean("body_unseen", true);
-    if (r.late) m.boolean("late", true);
+        lit(out, "null");
+    if ((q && q->truncated) || (s && s->truncated))
+        lit(out, R"(,"truncated":true)");
+    else
+        lit(out, R"(,"truncated":false)");
+    if (s && s->body_unseen) lit(out, R"(,"body_unseen":true)");
+    if (r.late) lit(out, R"(,"late":true)");
     if (ctx.body) {
-        str_or_null("request_body", q != nullptr, q ? std::string_view(q->body) : "");
-        str_or_null("response_body", s != nullptr, s ? std::string_view(s->body) : "");
+        lit(out, R"(,"request_body":)");
+        str_or_null(out, q != nullptr, q ? std::string_view(q->body) : "");
+        lit(out, R"(,"response_body":)");
+        str_or_null(out, s != nullptr, s ? std::string_view(s->body) : "");
     }
-    m.end();
+    out += '}';
 }
 
 std::string json_record(const Record &r, const OutputContext &ctx, const std::string &container) {
