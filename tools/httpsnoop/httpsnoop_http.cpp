@@ -108,7 +108,7 @@ bool Http1Stream::parse_head(std::string_view h, bool complete) {
         msg_.request = false;
         size_t sp = first.find(' ');
         if (sp == std::string_view::npos) return !complete ? true : false;
-        msg_.version = std::string(first.substr(5, sp - 5));
+        msg_.version.assign(first.substr(5, sp - 5));
         std::string_view rest = first.substr(sp + 1);
         if (rest.size() < 3 || !isdigit(static_cast<unsigned char>(rest[0])) ||
             !isdigit(static_cast<unsigned char>(rest[1])) ||
@@ -119,18 +119,18 @@ bool Http1Stream::parse_head(std::string_view h, bool complete) {
         msg_.request = true;
         size_t sp = first.find(' ');
         if (sp == std::string_view::npos) return false;
-        msg_.method = std::string(first.substr(0, sp));
+        msg_.method.assign(first.substr(0, sp));
         // A start pieced together from short reads must still be a method.
         if (std::find(std::begin(kMethods), std::end(kMethods), msg_.method) == std::end(kMethods))
             return false;
         std::string_view rest = first.substr(sp + 1);
         size_t sp2 = rest.rfind(' ');
         if (sp2 != std::string_view::npos && rest.substr(sp2 + 1).starts_with("HTTP/")) {
-            msg_.path = std::string(rest.substr(0, sp2));
-            msg_.version = std::string(rest.substr(sp2 + 6));
+            msg_.path.assign(rest.substr(0, sp2));
+            msg_.version.assign(rest.substr(sp2 + 6));
         } else {
             if (complete) return false;
-            msg_.path = std::string(rest);  // cut off before the version
+            msg_.path.assign(rest);  // cut off before the version
         }
     }
     // Headers: the ones framing needs, and Host.
@@ -149,7 +149,7 @@ bool Http1Stream::parse_head(std::string_view h, bool complete) {
         if (colon == std::string_view::npos) continue;
         std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
         if (ieq(name, "host")) {
-            msg_.host = std::string(value);
+            msg_.host.assign(value);
         } else if (ieq(name, "content-length")) {
             auto v = parse_u64(value);
             if (!v || (length && *length != *v))

@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "httpsnoop_h2.h"
@@ -29,6 +29,15 @@ struct ConnKey {
     uint64_t sk = 0;
     bool tls = false;
     auto operator<=>(const ConnKey &) const = default;
+};
+
+struct ConnKeyHash {
+    size_t operator()(const ConnKey &k) const {
+        uint64_t h = k.sk ^ (static_cast<uint64_t>(k.tgid) << 32) ^
+                     static_cast<uint64_t>(static_cast<uint32_t>(k.fd)) ^ (k.tls ? 1 : 0);
+        h *= 0x9e3779b97f4a7c15ULL;  // the socket addresses' low bits are all alike
+        return static_cast<size_t>(h ^ (h >> 29));
+    }
 };
 
 struct ConnInfo {
@@ -137,7 +146,7 @@ class Tracker {
 
     TrackerOptions opts_;
     Emit emit_;
-    std::map<ConnKey, std::unique_ptr<Conn>> conns_;
+    std::unordered_map<ConnKey, std::unique_ptr<Conn>, ConnKeyHash> conns_;
     mutable TrackerStats stats_;
     uint64_t retired_malformed_ = 0, retired_gaps_ = 0, retired_trunc_ = 0;
 };
