@@ -211,7 +211,7 @@ std::string human_rate(double bytes_per_s) {
     return scaled(bytes_per_s, "/s");
 }
 
-std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
+bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_digits) {
     constexpr long kNsPerSec = 1000000000L;
     time_t sec = ts.tv_sec;
     long nsec = ts.tv_nsec;
@@ -234,9 +234,9 @@ std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
     thread_local size_t cached_len = 0;
     if (sec != cached_sec) {
         struct tm tm {};
-        if (gmtime_r(&sec, &tm) == nullptr) return {};
+        if (gmtime_r(&sec, &tm) == nullptr) return false;
         const size_t n = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
-        if (n == 0) return {};
+        if (n == 0) return false;
         cached_sec = sec;
         cached_len = n;
     }
@@ -250,14 +250,28 @@ std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
             buf[n++] = static_cast<char>('0' + (nsec / div) % 10);
     }
     buf[n++] = 'Z';
-    return std::string(buf, n);
+    out.append(buf, n);
+    return true;
 }
 
-std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {
+std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
+    std::string s;
+    iso8601_utc_append(s, ts, frac_digits);
+    return s;
+}
+
+bool mono_iso8601_append(std::string &out, uint64_t mono_ns, int64_t wall_offset_ns,
+                         int frac_digits) {
     const int64_t ns = static_cast<int64_t>(mono_ns) + wall_offset_ns;
     const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
                       static_cast<long>(ns % 1'000'000'000)};
-    return iso8601_utc(ts, frac_digits);
+    return iso8601_utc_append(out, ts, frac_digits);
+}
+
+std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {
+    std::string s;
+    mono_iso8601_append(s, mono_ns, wall_offset_ns, frac_digits);
+    return s;
 }
 
 void LineBuffer::line(std::string_view s) {

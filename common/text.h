@@ -128,5 +128,10 @@ std::string iso8601_utc(const struct timespec &ts, int frac_digits = 6);
 // A CLOCK_MONOTONIC time (an event's bpf_ktime_get_ns()) as UTC ISO 8601,
 // given the offset to CLOCK_REALTIME (wall_offset_ns() in loop.h).
 std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits = 6);
+// The same two, appended to out (nothing appended, false, where the time
+// cannot be shown).
+bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_digits = 6);
+bool mono_iso8601_append(std::string &out, uint64_t mono_ns, int64_t wall_offset_ns,
+                         int frac_digits = 6);
 
 }  // namespace bpfkit

@@ -137,12 +137,20 @@ void str_or_null(std::string &o, bool have, std::string_view v) {
 void json_record_append(std::string &out, const Record &r, const OutputContext &ctx,
                         const std::string &container) {
     out.reserve(out.size() + 512);
-    lit(out, R"({"schema":"httpsnoop/1","mode":)");
-    json_escape_append(out, ctx.mode);
-    lit(out, R"(,"time":)");
-    json_escape_append(out, wall_time(ctx, r.ts_ns, 6));
+    // The record's constant start, made again only when the mode differs.
+    thread_local std::string head_mode, head;
+    if (head.empty() || head_mode != ctx.mode) {
+        head_mode = ctx.mode;
+        head.clear();
+        lit(head, R"({"schema":"httpsnoop/1","mode":)");
+        json_escape_append(head, ctx.mode);
+        lit(head, R"(,"time":")");
+    }
+    out += head;
+    // The time is digits and punctuation: nothing to escape.
+    mono_iso8601_append(out, r.ts_ns, ctx.wall_offset_ns, 6);
     // kind_name() and role_name() are plain ASCII words.
-    lit(out, R"(,"event":")");
+    lit(out, R"(","event":")");
     out += kind_name(r.kind);
     lit(out, R"(","pid":)");
     number(out, r.conn.pid);
