@@ -247,6 +247,7 @@ for row in "${ROWS[@]}"; do
 	nsrun=$(awk -v row="$row" '$1 == row && $7 > 0 {print $6 / $7}' "$TMP/runs.stats" | median)
 	lost=$(awk -v row="$row" '$1 == row {s += $8} END {print s + 0}' "$TMP/runs")
 	exs=$(awk -v row="$row" '$1 == row && $4 > 0 {printf "%.3f\n", $9 / (2 * $4)}' "$TMP/runs" | median)
+	[ "$exs" = - ] || exs=$(printf '%.3f' "$exs")
 	case $row in
 	none) printf '%-26s %10.0f %8.3f %8s %8s %9s %10s %10s %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" 1.00 1.00 - - - - - ;;
 	floor-*) printf '%-26s %10.0f %8.3f %8.2f %8.2f %9.0f %10.2f %10s %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" \
