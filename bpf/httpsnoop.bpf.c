@@ -830,19 +830,21 @@ int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 
 /* ---- rung "tracepoint": the syscalls:* tracepoints (tracefs) ---- */
 
+/* The entry of one syscall, in one of two flavours (_cast where the kernel
+ * has bpf_rdonly_cast); nargs: the arguments passed on (close's record holds
+ * one). */
+#define TP_ENTER(name, suffix, cast, nargs)                                                        \
+	SEC("tp/syscalls/sys_enter_" #name)                                                        \
+	int httpsnoop_tp_enter_##name##suffix(struct trace_event_raw_sys_enter *ctx)               \
+	{                                                                                          \
+		on_enter(NR_##name, ctx->args[0], (nargs) > 1 ? ctx->args[1] : 0,                  \
+			 (nargs) > 2 ? ctx->args[2] : 0, cast);                                    \
+		return 0;                                                                          \
+	}
+
 #define TP_PAIR(name)                                                                              \
-	SEC("tp/syscalls/sys_enter_" #name)                                                        \
-	int httpsnoop_tp_enter_##name(struct trace_event_raw_sys_enter *ctx)                       \
-	{                                                                                          \
-		on_enter(NR_##name, ctx->args[0], ctx->args[1], ctx->args[2], false);              \
-		return 0;                                                                          \
-	}                                                                                          \
-	SEC("tp/syscalls/sys_enter_" #name)                                                        \
-	int httpsnoop_tp_enter_##name##_cast(struct trace_event_raw_sys_enter *ctx)                \
-	{                                                                                          \
-		on_enter(NR_##name, ctx->args[0], ctx->args[1], ctx->args[2], true);               \
-		return 0;                                                                          \
-	}                                                                                          \
+	TP_ENTER(name, , false, 3)                                                                 \
+	TP_ENTER(name, _cast, true, 3)                                                             \
 	SEC("tp/syscalls/sys_exit_" #name)                                                         \
 	int httpsnoop_tp_exit_##name(struct trace_event_raw_sys_exit *ctx)                         \
 	{                                                                                          \
@@ -851,20 +853,8 @@ int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 	}
 
 HTTPSNOOP_FOLLOWED_SYSCALLS(TP_PAIR)
-
-SEC("tp/syscalls/sys_enter_close")
-int httpsnoop_tp_enter_close(struct trace_event_raw_sys_enter *ctx)
-{
-	on_enter(NR_close, ctx->args[0], 0, 0, false);
-	return 0;
-}
-
-SEC("tp/syscalls/sys_enter_close")
-int httpsnoop_tp_enter_close_cast(struct trace_event_raw_sys_enter *ctx)
-{
-	on_enter(NR_close, ctx->args[0], 0, 0, true);
-	return 0;
-}
+TP_ENTER(close, , false, 1)
+TP_ENTER(close, _cast, true, 1)
 
 /* ---- every rung: a thread's end drops its call entry ---- */
 

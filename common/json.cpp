@@ -101,6 +101,14 @@ std::string json_escape(std::string_view bytes) {
     return out;
 }
 
+void json_number_append(std::string &out, long long v) {
+    append_number(out, v);
+}
+
+void json_number_append(std::string &out, unsigned long long v) {
+    append_number(out, v);
+}
+
 void JsonWriter::separate() {
     if (after_key_) {
         after_key_ = false;

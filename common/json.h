@@ -20,6 +20,9 @@ namespace bpfkit {
 // The output is valid UTF-8 and contains no byte below 0x20 and no 0x7f.
 void json_escape_append(std::string &out, std::string_view bytes);
 std::string json_escape(std::string_view bytes);
+// Appends a JSON number (decimal, no exponent).
+void json_number_append(std::string &out, long long v);
+void json_number_append(std::string &out, unsigned long long v);
 
 // Builds one JSON text (normally one object = one line); commas and ':' are inserted for the
 // caller. The caller keeps the structure sensible: key() before each value inside an object, no

@@ -4,7 +4,6 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <string_view>
@@ -35,12 +34,29 @@ std::string shown_path(const std::string &path, bool no_query) {
     return q == std::string::npos ? path : path.substr(0, q);
 }
 
-std::string address(const ConnInfo &c, bool local) {
+void address_append(std::string &out, const ConnInfo &c, bool local) {
     const uint8_t *a = local ? c.laddr : c.raddr;
-    const std::string port = std::to_string(local ? c.lport : c.rport);
-    if (c.family == AF_INET) return pkt::IpAddr::v4(a).str() + ":" + port;
-    if (c.family == AF_INET6) return "[" + pkt::IpAddr::v6(a).str() + "]:" + port;
-    return "";
+    if (c.family == AF_INET) {
+        // IPv4 without a string of its own (a record per exchange).
+        for (int i = 0; i < 4; i++) {
+            if (i) out += '.';
+            json_number_append(out, static_cast<unsigned long long>(a[i]));
+        }
+    } else if (c.family == AF_INET6) {
+        out += '[';
+        out += pkt::IpAddr::v6(a).str();
+        out += ']';
+    } else {
+        return;
+    }
+    out += ':';
+    json_number_append(out, static_cast<unsigned long long>(local ? c.lport : c.rport));
+}
+
+std::string address(const ConnInfo &c, bool local) {
+    std::string s;
+    address_append(s, c, local);
+    return s;
 }
 
 std::string text_header(const OutputContext &ctx) {
@@ -100,28 +116,14 @@ void lit(std::string &o, const char (&s)[N]) {
     o.append(s, N - 1);
 }
 
-template <class T>
-void number(std::string &o, T v) {
-    char b[24];
-    auto res = std::to_chars(b, b + sizeof(b), v);
-    o.append(b, res.ptr);
+void number(std::string &o, long long v) {
+    json_number_append(o, v);
 }
 
-// The address as a JSON string ("" when unknown); IPv4 without a detour
-// through std::string.
+// The address as a JSON string ("" when unknown; nothing in it to escape).
 void json_address(std::string &o, const ConnInfo &c, bool local) {
-    if (c.family != AF_INET) {
-        json_escape_append(o, address(c, local));
-        return;
-    }
-    const uint8_t *a = local ? c.laddr : c.raddr;
     o += '"';
-    for (int i = 0; i < 4; i++) {
-        if (i) o += '.';
-        number(o, static_cast<unsigned>(a[i]));
-    }
-    o += ':';
-    number(o, static_cast<unsigned>(local ? c.lport : c.rport));
+    address_append(o, c, local);
     o += '"';
 }
 
@@ -199,12 +201,12 @@ void json_record_append(std::string &out, const Record &r, const OutputContext &
         lit(out, "null");
     lit(out, R"(,"request_bytes":)");
     if (q)
-        number(out, static_cast<unsigned long long>(q->bytes()));
+        json_number_append(out, static_cast<unsigned long long>(q->bytes()));
     else
         lit(out, "null");
     lit(out, R"(,"response_bytes":)");
     if (s)
-        number(out, static_cast<unsigned long long>(s->bytes()));
+        json_number_append(out, static_cast<unsigned long long>(s->bytes()));
     else
         lit(out, "null");
     if ((q && q->truncated) || (s && s->truncated))

@@ -37,6 +37,8 @@ struct RunStats {
 // The path as shown: the query string cut with --no-query.
 std::string shown_path(const std::string &path, bool no_query);
 std::string address(const ConnInfo &c, bool local);
+// The same, appended to out.
+void address_append(std::string &out, const ConnInfo &c, bool local);
 
 std::string text_header(const OutputContext &ctx);
 std::string text_record(const Record &r, const OutputContext &ctx, const std::string &container);
