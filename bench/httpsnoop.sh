@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # httpsnoop's cost, with the same load run with nothing watching in the same run.
 #   - wrk against nginx on loopback (return 200, keep-alive) for SECS seconds: requests/s
-#     and p99 latency without httpsnoop, with httpsnoop in raw_syscalls mode, and with it
-#     in tracepoint mode (tracefs mounted in a private mount namespace, so the host's
-#     mounts are not touched); ratios against the run without. ROUNDS rounds (default 3)
+#     and p99 latency without httpsnoop, with httpsnoop in socket mode (the default on
+#     Linux 6.3+ without fentry), in raw_syscalls mode, and in tracepoint mode (tracefs
+#     mounted in a private mount namespace, so the host's mounts are not touched);
+#     ratios against the run without. ROUNDS rounds (default 3)
 #     each run every row once, in turn, so that other load on the machine falls on all
 #     of them; the table shows medians over the rounds (ratios: the median of each
 #     round's ratio against that round's run without)
 #   - the floor: the same hooks with empty BPF programs (bpfkit-hookfloor: raw_tp
-#     sys_enter/sys_exit, and the 17 syscalls:* tracepoints httpsnoop attaches), what
-#     the hooks cost before any of httpsnoop's work
+#     sock_send_length/sock_recv_length, raw_tp sys_enter/sys_exit, and the 17 syscalls:*
+#     tracepoints httpsnoop attaches), what the hooks cost before any of httpsnoop's work
 #   - BPF ns per program run (run_time_ns / run_cnt over the row's programs; in
 #     raw_syscalls mode a run is any syscall of the host, followed or not)
 #   - at a fixed RATE (default 10000 requests/s, bench/paced.lua) for SECS seconds with
@@ -29,7 +30,7 @@
 # Run as root after ./dev build; needs packaging/deps/bench.txt (wrk, nginx-light,
 # bpftrace).
 # Environment: SECS (10), ROUNDS (5), RATE (10000), CONNS (32), BUILD (build),
-# KEEP=FILE to keep the raw per-run lines.
+# KEEP=FILE to keep the raw per-run lines, ROWS="none socket ..." to run only some rows.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 BUILD=${BUILD:-build}
@@ -137,8 +138,8 @@ for _ in range(n):
 print(round(n / (time.perf_counter() - t)))'
 }
 
-# Starts row $1 (none, floor-raw, floor-tp, raw_syscalls, tracepoint, bpftrace); sets PID
-# and IDS.
+# Starts row $1 (none, floor-sock, floor-raw, floor-tp, socket, raw_syscalls, tracepoint,
+# bpftrace); sets PID and IDS.
 start_row() {
 	local row=$1 before
 	PID=
@@ -147,6 +148,7 @@ start_row() {
 	before=$(prog_ids)
 	rm -f "$TMP/hs.err" "$TMP/hs.json" "$TMP/hf.out"
 	case $row in
+	floor-sock) "$HF" sock >"$TMP/hf.out" 2>"$TMP/hs.err" & ;;
 	floor-raw) "$HF" raw >"$TMP/hf.out" 2>"$TMP/hs.err" & ;;
 	floor-tp)
 		unshare -m sh -c "mount -t tracefs nodev /sys/kernel/tracing && exec \"$HF\" tp" \
@@ -202,7 +204,7 @@ run_row() {
 	read -r r p n < <(load "$how")
 	if [ -n "$PID" ]; then c1=$(cpu_s "$PID"); b1=$(bpf_ns "$IDS"); fi
 	stop_row
-	case $row in raw_syscalls | tracepoint)
+	case $row in socket | raw_syscalls | tracepoint)
 		lost=$(jq -s '[.[] | select(.event=="stats")] | last | .lost_events // 0' "$TMP/hs.json")
 		ex=$(jq -s '[.[] | select(.event=="exchange")] | length' "$TMP/hs.json")
 		;;
@@ -215,9 +217,9 @@ run_row() {
 	echo "$row $r $p $n $(echo "$c0 $c1" | awk '{print $2-$1}') $(echo "$b0 $b1" | awk '{print $3-$1, $4-$2}') $lost $ex" >>"$TMP/runs${2:+.$2}"
 }
 
-ROWS=(none floor-raw floor-tp raw_syscalls tracepoint bpftrace)
-declare -A LABEL=([none]="without httpsnoop" [floor-raw]="floor: empty raw_tp" [floor-tp]="floor: empty tracepoints"
-	[raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint" [bpftrace]="peer: bpftrace script")
+read -r -a ROWS <<<"${ROWS:-none floor-sock floor-raw floor-tp socket raw_syscalls tracepoint bpftrace}"
+declare -A LABEL=([none]="without httpsnoop" [floor-sock]="floor: empty sock tp_btf" [floor-raw]="floor: empty raw_tp"
+	[floor-tp]="floor: empty tracepoints" [socket]="httpsnoop socket" [raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint" [bpftrace]="peer: bpftrace script")
 : >"$TMP/runs"
 for round in $(seq "$ROUNDS"); do
 	for row in "${ROWS[@]}"; do
@@ -264,7 +266,10 @@ echo
 echo "# fixed rate: wrk -s bench/paced.lua, $RATE requests/s, ${SECS}s"
 printf '%-26s %10s %10s %10s %12s %6s\n' "" "req/s" "requests" "exchanges" "per request" "lost"
 : >"$TMP/runs.paced"
-for row in none raw_syscalls tracepoint bpftrace; do
+# (of these, the rows ROWS names)
+in_rows() { local r; for r in "${ROWS[@]}"; do [ "$r" = "$1" ] && return 0; done; return 1; }
+for row in none socket raw_syscalls tracepoint bpftrace; do
+	in_rows "$row" || continue
 	run_row "$row" paced
 	read -r _ r _ n _ _ _ lost ex < <(tail -n 1 "$TMP/runs.paced")
 	if [ "$row" = none ]; then
@@ -276,7 +281,8 @@ done
 
 echo
 echo "# what the hooks cost other programs (calls/s, one run each)"
-for row in none floor-raw raw_syscalls tracepoint; do
+for row in none floor-sock floor-raw socket raw_syscalls tracepoint; do
+	in_rows "$row" || continue
 	start_row "$row" || continue
 	echo "${LABEL[$row]}: pipe 1-byte reads+writes/s $(pipe_calls); getppid/s $(getppid_calls)"
 	stop_row

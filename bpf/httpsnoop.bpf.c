@@ -6,10 +6,14 @@
  * Plaintext: the arguments of read, write, readv, writev, sendto, recvfrom,
  * sendmsg and recvmsg are kept per thread at syscall entry, and the buffer
  * is read at exit, never at entry (only then does it hold what was read).
- * Four rungs share this code, best first:
+ * Five rungs share this code, best first:
  *   fentry:       fentry/fexit on the syscalls' wrappers (__x64_sys_<name>):
  *                 trampolines on the followed syscalls only
  *   kprobe:       ksyscall/kretsyscall kprobes on the same wrappers
+ *   socket:       the sock:sock_send_length/sock_recv_length tracepoints
+ *                 (tp_btf, Linux 6.3) at the end of each sendmsg/recvmsg,
+ *                 the call's arguments from the caller's saved registers
+ *                 (one program run per call on a socket, nothing at entry)
  *   raw_syscalls: the sys_enter/sys_exit raw tracepoints (tp_btf), filtered
  *                 by syscall number
  *                 (no tracefs; runs for every syscall on the host)
@@ -441,6 +445,7 @@ static __always_inline void send(void *ctx, struct scratch *s, __u32 cap)
 	if (cap > HTTPSNOOP_CAP_MAX)
 		cap = HTTPSNOOP_CAP_MAX;
 	s->ev.cap = cap;
+
 	if (bpfkit_emit_lazy(ctx, &events, s, sizeof(s->ev) + cap, HTTPSNOOP_WAKE_BYTES))
 		stat_add(HTTPSNOOP_STAT_RING_DROPS, 1);
 	else
@@ -529,6 +534,50 @@ static __always_inline __u64 first_bytes(struct call *c, __u64 ret, __u64 *avail
 
 /* ---- syscall entry and exit, shared by both rungs ---- */
 
+/* A followed call's fd, buffer and direction from its number and first three
+ * arguments; false for a call that is not followed (or whose msghdr could
+ * not be read). */
+static __always_inline bool call_args(struct call *c, __u64 nr, __u64 a0, __u64 a1, __u64 a2)
+{
+	c->nr = (__u32)nr;
+	c->fd = (__s32)a0;
+	c->buf = a1;
+	switch (nr) {
+	case NR_write:
+	case NR_sendto:
+		c->dir = HTTPSNOOP_WRITE;
+		return true;
+	case NR_read:
+	case NR_recvfrom:
+		c->dir = HTTPSNOOP_READ;
+		return true;
+	case NR_writev:
+		c->dir = HTTPSNOOP_WRITE;
+		c->kind = BUF_IOV;
+		c->niov = (__u32)a2;
+		return true;
+	case NR_readv:
+		c->dir = HTTPSNOOP_READ;
+		c->kind = BUF_IOV;
+		c->niov = (__u32)a2;
+		return true;
+	case NR_sendmsg:
+	case NR_recvmsg: {
+		struct user_msghdr m = {};
+
+		c->dir = nr == NR_sendmsg ? HTTPSNOOP_WRITE : HTTPSNOOP_READ;
+		c->kind = BUF_IOV;
+		if (bpf_probe_read_user(&m, sizeof(m), (void *)a1))
+			return false;
+		c->buf = (__u64)m.msg_iov;
+		c->niov = (__u32)m.msg_iovlen;
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
 /* cast: the program may call bpf_rdonly_cast (tcp_sock_of_fd). */
 static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2, bool cast)
 {
@@ -537,43 +586,11 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2, boo
 
 	if ((id >> 32) == self_tgid)
 		return;
-	c.nr = nr;
-	c.fd = (__s32)a0;
-	c.buf = a1;
 	switch (nr) {
-	case NR_write:
-	case NR_sendto:
-		c.dir = HTTPSNOOP_WRITE;
-		break;
-	case NR_read:
-	case NR_recvfrom:
-		c.dir = HTTPSNOOP_READ;
-		break;
-	case NR_writev:
-		c.dir = HTTPSNOOP_WRITE;
-		c.kind = BUF_IOV;
-		c.niov = (__u32)a2;
-		break;
-	case NR_readv:
-		c.dir = HTTPSNOOP_READ;
-		c.kind = BUF_IOV;
-		c.niov = (__u32)a2;
-		break;
-	case NR_sendmsg:
-	case NR_recvmsg: {
-		struct user_msghdr m = {};
-
-		c.dir = nr == NR_sendmsg ? HTTPSNOOP_WRITE : HTTPSNOOP_READ;
-		c.kind = BUF_IOV;
-		if (bpf_probe_read_user(&m, sizeof(m), (void *)a1))
-			return;
-		c.buf = (__u64)m.msg_iov;
-		c.niov = (__u32)m.msg_iovlen;
-		break;
-	}
 	case NR_close: {
 		/* The fd still names its socket here: tell user space. */
-		__u64 sk = tcp_sock_of_fd(c.fd, cast);
+		__s32 fd = (__s32)a0;
+		__u64 sk = tcp_sock_of_fd(fd, cast);
 		struct conn *cn;
 		struct scratch *s;
 		__u64 tk = sk | 1;
@@ -586,13 +603,14 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2, boo
 			if (!cn || cn->state != HTTPSNOOP_CONN_HTTP)
 				return;
 		}
-		s = event_head(HTTPSNOOP_EV_CLOSE, 0, c.fd, sk, bpf_ktime_get_ns(), true);
+		s = event_head(HTTPSNOOP_EV_CLOSE, 0, fd, sk, bpf_ktime_get_ns(), true);
 		if (s)
 			send(0, s, 0);
 		return;
 	}
 	default:
-		return;
+		if (!call_args(&c, nr, a0, a1, a2))
+			return;
 	}
 	/* Only calls on TCP sockets that are (or may be) HTTP, or that a TLS
 	 * library makes, are followed to their exit: the others cost this
@@ -625,12 +643,42 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2, boo
 	}
 }
 
+/* A finished call of ret bytes on the TCP socket sk: classified if it is not
+ * yet, its first bytes sent if the connection is HTTP. */
+static __always_inline void finish_call(void *ctx, struct call *c, __u64 sk, __u64 ret)
+{
+	__u64 first, avail;
+
+	if (c->state == HTTPSNOOP_CONN_OTHER)
+		return;
+	if (c->dir == HTTPSNOOP_READ)
+		c->ts = bpf_ktime_get_ns();
+	if (c->state != HTTPSNOOP_CONN_HTTP) {
+		first = first_bytes(c, ret, &avail);
+		if (!want(sk, first, avail))
+			return;
+	}
+	/* The addresses and comm go in a connection's first event only:
+	 * the later ones cost no connection lookup and no reads of them. */
+	if (c->state == HTTPSNOOP_CONN_HTTP && c->sent) {
+		emit_data(ctx, c, sk, ret, 0, false);
+		return;
+	}
+	emit_data(ctx, c, sk, ret, 0, true);
+	{
+		struct conn *cn = bpf_map_lookup_elem(&conns, &sk);
+
+		if (cn && cn->state == HTTPSNOOP_CONN_HTTP)
+			cn->sent = 1;
+	}
+}
+
 static __always_inline void on_exit(void *ctx, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
 	struct tls_call *t;
-	__u64 sk, first, avail;
+	__u64 sk;
 
 	if (!c || !c->live)
 		return;
@@ -648,28 +696,7 @@ static __always_inline void on_exit(void *ctx, long ret)
 			return;
 		}
 	}
-	if (c->state == HTTPSNOOP_CONN_OTHER)
-		return;
-	if (c->dir == HTTPSNOOP_READ)
-		c->ts = bpf_ktime_get_ns();
-	if (c->state != HTTPSNOOP_CONN_HTTP) {
-		first = first_bytes(c, (__u64)ret, &avail);
-		if (!want(sk, first, avail))
-			return;
-	}
-	/* The addresses and comm go in a connection's first event only:
-	 * the later ones cost no connection lookup and no reads of them. */
-	if (c->state == HTTPSNOOP_CONN_HTTP && c->sent) {
-		emit_data(ctx, c, sk, (__u64)ret, 0, false);
-		return;
-	}
-	emit_data(ctx, c, sk, (__u64)ret, 0, true);
-	{
-		struct conn *cn = bpf_map_lookup_elem(&conns, &sk);
-
-		if (cn && cn->state == HTTPSNOOP_CONN_HTTP)
-			cn->sent = 1;
-	}
+	finish_call(ctx, c, sk, (__u64)ret);
 }
 
 /* ---- rung "fentry": trampolines on the syscalls' wrappers ---- */
@@ -825,6 +852,105 @@ int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 		return 0;
 	}
 	on_exit(ctx, ret);
+	return 0;
+}
+
+/* ---- rung "socket": the sock:sock_send_length/sock_recv_length tracepoints ---- */
+
+/* Linux 6.3 and later call these at the end of every sendmsg and recvmsg on
+ * a socket, in the caller's context, with the socket and the bytes moved:
+ * one program run per call on a socket, none for any other system call, and
+ * no syscall tracepoint (whose mere presence sends every system call on the
+ * host through the kernel's slow path). The call's own arguments (its fd and
+ * buffer) are the user registers saved at its entry; the buffer is read
+ * after the kernel filled or sent it. A call that is not one of the followed
+ * syscalls (sendfile, splice, io_uring, sendmmsg, a socket used inside the
+ * kernel) is not followed, as in the other rungs; the fd is checked to be
+ * this socket's. */
+#define MSG_PEEK_     0x2
+#define MSG_TRUNC_    0x20
+#define MSG_ERRQUEUE_ 0x2000
+#define IPPROTO_TCP_  6
+
+static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int flags, __u8 dir)
+{
+	struct task_struct *task;
+	struct pt_regs *regs;
+	struct fdtable *fdt;
+	struct file **fdarr;
+	struct file *file = 0;
+	struct call c = {};
+	struct scratch *sc;
+	struct conn *cn;
+	__u64 id, key;
+	__u32 zero = 0;
+
+	if (ret <= 0)
+		return;
+	/* A peek is read again; an error queue's bytes are not the stream's;
+	 * MSG_TRUNC returns bytes that were not copied. */
+	if (dir == HTTPSNOOP_READ && (flags & (MSG_PEEK_ | MSG_TRUNC_ | MSG_ERRQUEUE_)))
+		return;
+	if (sk->sk_protocol != IPPROTO_TCP_ || sk->sk_type != SOCK_STREAM_)
+		return;
+	id = bpf_get_current_pid_tgid();
+	if ((id >> 32) == self_tgid)
+		return;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!call_args(&c, SYSCALL_NR(regs), PT_REGS_PARM1_SYSCALL(regs),
+		       PT_REGS_PARM2_SYSCALL(regs), PT_REGS_PARM3_SYSCALL(regs)))
+		return;
+	if (c.dir != dir || c.fd < 0)
+		return;
+	fdt = task->files->fdt;
+	if ((unsigned int)c.fd >= fdt->max_fds)
+		return;
+	fdarr = fdt->fd;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdarr[c.fd]) || !file ||
+	    (__u64)file != (__u64)sk->sk_socket->file)
+		return;
+	/* The sock's address names the connection: as a number, stored and
+	 * read back through memory, where the verifier tracks no pointer (one
+	 * it tracks allows no arithmetic, and the TLS key is sk|1). */
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc)
+		return;
+	sc->ev.sk = (__u64)sk;
+	key = *(volatile __u64 *)&sc->ev.sk;
+	c.sk = key;
+	if (tls_inflight > 0) {
+		struct tls_call *t = bpf_map_lookup_elem(&tls_calls, &id);
+
+		if (t) {
+			/* Inside SSL_read/SSL_write: ciphertext; note the socket. */
+			t->fd = c.fd;
+			t->sk = key;
+			return;
+		}
+	}
+	cn = bpf_map_lookup_elem(&conns, &key);
+	if (cn) {
+		c.state = cn->state;
+		c.sent = cn->sent;
+	}
+	/* Both directions are timed here, at the call's end (a write's time
+	 * in the syscall rungs is its entry). */
+	c.ts = bpf_ktime_get_ns();
+	finish_call(ctx, &c, key, (__u64)ret);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(httpsnoop_sk_send, struct sock *sk, int ret, int flags)
+{
+	on_sock(ctx, sk, ret, flags, HTTPSNOOP_WRITE);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(httpsnoop_sk_recv, struct sock *sk, int ret, int flags)
+{
+	on_sock(ctx, sk, ret, flags, HTTPSNOOP_READ);
 	return 0;
 }
 

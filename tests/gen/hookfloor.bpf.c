@@ -19,6 +19,17 @@ int hookfloor_raw_exit(void *ctx) {
     return 0;
 }
 
+/* httpsnoop's socket rung (Linux 6.3 and later). */
+SEC("raw_tp/sock_send_length")
+int hookfloor_sock_send(void *ctx) {
+    return 0;
+}
+
+SEC("raw_tp/sock_recv_length")
+int hookfloor_sock_recv(void *ctx) {
+    return 0;
+}
+
 #define TP_PAIR(name)                          \
     SEC("tp/syscalls/sys_enter_" #name)        \
     int hookfloor_tp_enter_##name(void *ctx) { \

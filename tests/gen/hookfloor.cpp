@@ -1,5 +1,6 @@
 // bpfkit-hookfloor: attaches empty BPF programs to the hooks httpsnoop uses
 // and waits for SIGINT or SIGTERM, for bench/httpsnoop.sh's floor rows.
+//   bpfkit-hookfloor sock  raw_tp sock_send_length and sock_recv_length
 //   bpfkit-hookfloor raw   raw_tp sys_enter and sys_exit
 //   bpfkit-hookfloor tp    the syscalls:sys_{enter,exit}_* tracepoints of the
 //                          calls httpsnoop follows (needs tracefs mounted)
@@ -24,8 +25,9 @@ void on_signal(int) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    if (argc != 2 || (std::string_view(argv[1]) != "raw" && std::string_view(argv[1]) != "tp")) {
-        std::fprintf(stderr, "usage: bpfkit-hookfloor raw|tp\n");
+    const std::string_view set = argc == 2 ? argv[1] : "";
+    if (set != "sock" && set != "raw" && set != "tp") {
+        std::fprintf(stderr, "usage: bpfkit-hookfloor sock|raw|tp\n");
         return 2;
     }
     const std::string prefix = std::string("hookfloor_") + argv[1] + "_";

@@ -98,15 +98,20 @@ const LadderSpec &ladder() {
         // with the arguments read without a helper call. kprobe next: the same
         // wrappers through kprobes (an int3 or ftrace call each way, and a
         // kretprobe follows at most max(10, 2 x CPUs) calls of one syscall
-        // blocked at once). Then the tracepoints: raw_syscalls needs no
-        // tracefs but runs for every system call on the host (BTF-typed, so
-        // one that is not followed costs a compare at entry and exit, no
-        // lookup); measured with bench/httpsnoop.sh (httpsnoop(8), OVERHEAD),
-        // the two keep about the same share of a full HTTP load, within the
-        // noise; the syscalls:* tracepoints cost nothing to the system calls
-        // httpsnoop does not follow, and are the rung where raw tracepoints
-        // are refused. The fentry and kprobe rungs were not measured: neither
-        // loads on the machines the bench ran on.
+        // blocked at once). Then socket (Linux 6.3): one program at the end of
+        // each sendmsg/recvmsg on a socket, which takes the call's fd and
+        // buffer from the caller's saved registers; no other system call pays
+        // anything, and no syscall tracepoint puts every system call of the
+        // host on the kernel's slow path. Measured with bench/httpsnoop.sh
+        // (httpsnoop(8), OVERHEAD) it keeps a clearly larger share of a full
+        // HTTP load than the two syscall tracepoint modes. raw_syscalls needs
+        // no tracefs but runs for every system call on the host (BTF-typed,
+        // so one that is not followed costs a compare at entry and exit, no
+        // lookup); the syscalls:* tracepoints cost nothing to the system calls
+        // httpsnoop does not follow, and are the rung where raw tracepoints are
+        // refused; the two keep about the same share of the load, within the
+        // noise. The fentry and kprobe rungs were not measured: neither loads
+        // on the machines the bench ran on.
         s.modes.push_back(ModeSpec{
             "fentry",
             "ebpf",
@@ -129,6 +134,18 @@ const LadderSpec &ladder() {
              Feature::RawTp},
             {},
             "kprobes and kretprobes on the syscall wrappers (__x64_sys_read...)"});
+        s.modes.push_back(ModeSpec{
+            "socket",
+            "ebpf",
+            "sock:sock_send_length and sock:sock_recv_length tracepoints (BTF-typed, Linux "
+            "6.3) with each call's fd and buffer from the caller's registers; uprobes on TLS "
+            "libraries",
+            with_common({"httpsnoop_sk_send", "httpsnoop_sk_recv"}),
+            {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf,
+             Feature::RawTp},
+            {},
+            "the sock:sock_send_length and sock:sock_recv_length tracepoints (Linux 6.3 and "
+            "later), BTF-typed"});
         s.modes.push_back(ModeSpec{
             "raw_syscalls",
             "ebpf",

@@ -100,9 +100,10 @@ int main(int argc, char **argv) {
         "httpsnoop", "[OPTIONS]",
         "HTTP requests and responses per process, TLS included, with their latency.",
         "Modes, best first: fentry (BPF trampolines on the followed syscalls' wrappers),\n"
-        "kprobe (kprobes on the same), raw_syscalls (raw tracepoints on every syscall,\n"
-        "filtered by number) and tracepoint (the syscalls:* read/write tracepoints; needs\n"
-        "tracefs). Whichever runs, TLS plaintext comes from uprobes on OpenSSL's\n"
+        "kprobe (kprobes on the same), socket (the sock:sock_send_length and\n"
+        "sock_recv_length tracepoints, Linux 6.3+), raw_syscalls (raw tracepoints on every\n"
+        "syscall, filtered by number) and tracepoint (the syscalls:* read/write tracepoints;\n"
+        "needs tracefs). Whichever runs, TLS plaintext comes from uprobes on OpenSSL's\n"
         "SSL_read/SSL_write(_ex) and GnuTLS's gnutls_record_recv/send in every such library\n"
         "found. Header values are never shown (Authorization, Cookie and the like included);\n"
         "bodies only with --body.\n"

@@ -109,6 +109,11 @@ else
 		for _rung in fentry kprobe raw_syscalls tracepoint; do
 			hs_rung "$_rung" "$_rung" --hooks="$_rung"
 		done
+		# The socket rung needs the sock:sock_*_length tracepoints (6.3+).
+		"$HS" --hooks=socket --duration 1 >/dev/null 2>"$WORK/socket.err"
+		is "httpsnoop --hooks=socket: refused on this kernel, exit 2" "$?" 2
+		grep -q 'socket: refused: .*Linux 6.3' "$WORK/socket.err"
+		is "httpsnoop --hooks=socket: the refusal names the tracepoints' Linux 6.3" "$?" 0
 	fi
 	kill "$HTTPD" 2>/dev/null
 	wait "$HTTPD" 2>/dev/null
