@@ -2,7 +2,8 @@
 # httpsnoop's cost, with the same load run with nothing watching in the same run.
 #   - wrk against nginx on loopback (return 200, keep-alive) for SECS seconds: requests/s
 #     and p99 latency without httpsnoop, with httpsnoop in socket mode (the default on
-#     Linux 6.3+ without fentry), in raw_syscalls mode, and in tracepoint mode (tracefs
+#     Linux 6.3+ without fentry; and with its events in one shared ring instead of one
+#     per CPU), in raw_syscalls mode, and in tracepoint mode (tracefs
 #     mounted in a private mount namespace, so the host's mounts are not touched);
 #     ratios against the run without. ROUNDS rounds (default 3)
 #     each run every row once, in turn, so that other load on the machine falls on all
@@ -162,6 +163,9 @@ start_row() {
 		unshare -m sh -c "mount -t tracefs nodev /sys/kernel/tracing && exec bpftrace bench/httpsnoop-peer.bt" \
 			>"$TMP/bt.out" 2>"$TMP/hs.err" &
 		;;
+	socket-shared)
+		BPFKIT_HTTPSNOOP_RINGS=shared "$HS" --json --hooks socket >"$TMP/hs.json" 2>"$TMP/hs.err" &
+		;;
 	*) "$HS" --json --hooks "$row" >"$TMP/hs.json" 2>"$TMP/hs.err" & ;;
 	esac
 	PID=$!
@@ -204,7 +208,7 @@ run_row() {
 	read -r r p n < <(load "$how")
 	if [ -n "$PID" ]; then c1=$(cpu_s "$PID"); b1=$(bpf_ns "$IDS"); fi
 	stop_row
-	case $row in socket | raw_syscalls | tracepoint)
+	case $row in socket | socket-shared | raw_syscalls | tracepoint)
 		lost=$(jq -s '[.[] | select(.event=="stats")] | last | .lost_events // 0' "$TMP/hs.json")
 		ex=$(jq -s '[.[] | select(.event=="exchange")] | length' "$TMP/hs.json")
 		;;
@@ -217,9 +221,10 @@ run_row() {
 	echo "$row $r $p $n $(echo "$c0 $c1" | awk '{print $2-$1}') $(echo "$b0 $b1" | awk '{print $3-$1, $4-$2}') $lost $ex" >>"$TMP/runs${2:+.$2}"
 }
 
-read -r -a ROWS <<<"${ROWS:-none floor-sock floor-raw floor-tp socket raw_syscalls tracepoint bpftrace}"
+read -r -a ROWS <<<"${ROWS:-none floor-sock floor-raw floor-tp socket socket-shared raw_syscalls tracepoint bpftrace}"
 declare -A LABEL=([none]="without httpsnoop" [floor-sock]="floor: empty sock tp_btf" [floor-raw]="floor: empty raw_tp"
-	[floor-tp]="floor: empty tracepoints" [socket]="httpsnoop socket" [raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint" [bpftrace]="peer: bpftrace script")
+	[floor-tp]="floor: empty tracepoints" [socket]="httpsnoop socket"
+	[socket-shared]="httpsnoop socket, one ring" [raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint" [bpftrace]="peer: bpftrace script")
 : >"$TMP/runs"
 for round in $(seq "$ROUNDS"); do
 	for row in "${ROWS[@]}"; do

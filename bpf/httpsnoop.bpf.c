@@ -47,6 +47,8 @@ char LICENSE[] SEC("license") = "GPL";
 /* Set by user space before load. */
 const volatile __u32 self_tgid = 0;
 const volatile __u32 max_capture = 512;
+/* The size of each CPU's ring buffer (cpu_events), 0 when there are none. */
+const volatile __u32 cpu_ring_bytes = 0;
 
 /* Syscall numbers (raw_syscalls filters by them; every rung passes them). */
 #if defined(__TARGET_ARCH_x86)
@@ -73,7 +75,25 @@ const volatile __u32 max_capture = 512;
 #error "syscall numbers for this architecture are missing"
 #endif
 
+/* Events go to the ring buffer of the CPU they happen on (cpu_events, whose
+ * slots user space fills after load), so that CPUs do not contend for one
+ * ring's lock and positions; user space merges the rings in time order. An
+ * empty slot (no per-CPU rings on this kernel, or before user space filled
+ * them) sends to the shared ring, events. User space sizes both. */
 BPFKIT_EVENTS_MAP(events, 16 << 20);
+
+/* The template of the per-CPU rings (their size is not part of it). */
+struct cpu_ring {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct cpu_ring);
+} cpu_events SEC(".maps");
 
 enum buf_kind { BUF_PLAIN = 0, BUF_IOV = 1, BUF_MSG = 2 };
 
@@ -442,11 +462,20 @@ static __always_inline struct scratch *event_head(__u8 kind, __u8 dir, __s32 fd,
 
 static __always_inline void send(void *ctx, struct scratch *s, __u32 cap)
 {
+	void *ring = &events;
+
 	if (cap > HTTPSNOOP_CAP_MAX)
 		cap = HTTPSNOOP_CAP_MAX;
 	s->ev.cap = cap;
 
-	if (bpfkit_emit_lazy(ctx, &events, s, sizeof(s->ev) + cap, HTTPSNOOP_WAKE_BYTES))
+	if (bpfkit_use_ringbuf && cpu_ring_bytes) {
+		__u32 cpu = bpf_get_smp_processor_id();
+		void *mine = bpf_map_lookup_elem(&cpu_events, &cpu);
+
+		if (mine)
+			ring = mine;
+	}
+	if (bpfkit_emit_lazy(ctx, ring, s, sizeof(s->ev) + cap, HTTPSNOOP_WAKE_BYTES))
 		stat_add(HTTPSNOOP_STAT_RING_DROPS, 1);
 	else
 		stat_add(HTTPSNOOP_STAT_EVENTS, 1);

@@ -55,6 +55,7 @@ http {
 		location /k/ { return 200 "k\n"; }
 		location /pipe/ { return 200 "p\n"; }
 		location /reuse/ { return 200 "r\n"; }
+		location /hop/ { return 200 "h\n"; }
 		location /file.txt { }
 	}
 }

@@ -142,6 +142,34 @@ EOF2
 	HTTPSNOOP=$real
 }
 
+@test "per-CPU rings: one ring per CPU; a client that writes on one CPU and reads on another has each exchange once, in order" {
+	[ "$(nproc)" -ge 2 ] || skip "one CPU"
+	hs_start --json --port "$HTTP_PORT"
+	local rings possible
+	rings=$(bpftool -j map show | jq '[.[] | select(.name=="httpsnoop_cpu")] | length')
+	python3 "$RIG" hop "$HTTP_PORT" 60 >"$BATS_TEST_TMPDIR/rig"
+	hs_stop
+	# as many rings as CPUs the kernel may bring up (0-N in .../possible)
+	possible=$(awk -F'[-,]' '{print $NF + 1}' /sys/devices/system/cpu/possible)
+	[ "$rings" -eq "$possible" ] || { echo "rings: $rings of $possible" >&2; false; }
+	grep -q "responses 60" "$BATS_TEST_TMPDIR/rig"
+	P=$(awk '/^pid/ {print $2}' "$BATS_TEST_TMPDIR/rig")
+	hs_of "$P" '"\(.event) \(.path) \(.status)"' | tr -d '"' >"$BATS_TEST_TMPDIR/seen"
+	seq 0 59 | sed 's|^|exchange /hop/|; s|$| 200|' | diff - "$BATS_TEST_TMPDIR/seen" || { cat "$HS_OUT" >&2; false; }
+	hs_of "$NGINX_WORKER" 'select(.path|startswith("/hop/")) | "\(.event) \(.status)"' | sort | uniq -c >"$BATS_TEST_TMPDIR/srv"
+	grep -q '^ *60 "exchange 200"$' "$BATS_TEST_TMPDIR/srv" || { cat "$BATS_TEST_TMPDIR/srv" >&2; false; }
+	# one shared ring instead (BPFKIT_HTTPSNOOP_RINGS=shared): the same
+	export BPFKIT_HTTPSNOOP_RINGS=shared
+	hs_start --json --port "$HTTP_PORT"
+	unset BPFKIT_HTTPSNOOP_RINGS
+	rings=$(bpftool -j map show | jq '[.[] | select(.name=="httpsnoop_cpu")] | length')
+	python3 "$RIG" hop "$HTTP_PORT" 20 >"$BATS_TEST_TMPDIR/rig"
+	hs_stop
+	[ "$rings" -eq 0 ]
+	P=$(awk '/^pid/ {print $2}' "$BATS_TEST_TMPDIR/rig")
+	[ "$(hs_of "$P" 'select(.event=="exchange" and .status==200)' | wc -l)" -eq 20 ]
+}
+
 @test "latency: a server that answers 100 ms late shows 100-1000 ms on both sides" {
 	hs_start --json --port "$RIG_PORT"
 	P=$(curl_pid "http://127.0.0.1:$RIG_PORT/slow")

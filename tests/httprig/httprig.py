@@ -18,6 +18,9 @@ the wire are known exactly.
                                    the reset; then GET /after/I on a new
                                    connection (a socket freed just before: the
                                    kernel often gives it the same address)
+  httprig.py hop PORT N            N GET /hop/I on one keep-alive connection,
+                                   each written on one CPU and its answer read
+                                   on the next (of those it may run on)
 Every client prints its pid first ("pid N").
 """
 import http.server
@@ -137,6 +140,17 @@ def main():
             read_responses(s, 1)
             print("after", i, "port", s.getsockname()[1], flush=True)
             s.close()
+    elif cmd == "hop":
+        cpus = sorted(os.sched_getaffinity(0))
+        s = connect(port)
+        got = 0
+        for i in range(int(sys.argv[3])):
+            os.sched_setaffinity(0, {cpus[i % len(cpus)]})
+            s.sendall(b"GET /hop/%d HTTP/1.1\r\nHost: rig\r\n\r\n" % i)
+            os.sched_setaffinity(0, {cpus[(i + 1) % len(cpus)]})
+            got += read_responses(s, 1)
+        print("cpus", len(cpus), "responses", got, flush=True)
+        s.close()
     elif cmd == "slowloris":
         secs = float(sys.argv[3])
         s = connect(port)

@@ -6,6 +6,7 @@
 #include <glob.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -33,55 +34,87 @@ int tls_library_kind(const std::string &path) {
 Capture::~Capture() {
     for (bpf_link *l : links_)
         bpf_link__destroy(l);
+    for (int fd : ring_fds_)
+        close(fd);
 }
 
 int Capture::open(httpsnoop_bpf *skel, EventTransport transport, OnData on_data, OnClose on_close) {
     skel_ = skel;
     on_data_ = std::move(on_data);
     on_close_ = std::move(on_close);
-    return sink_.open(skel->maps.events, transport, [this](const void *data, size_t size) {
-        httpsnoop_event ev;
-        if (size < sizeof(ev)) {
-            ++bad_events_;
-            return;
-        }
-        memcpy(&ev, data, sizeof(ev));
-        if (ev.cap > size - sizeof(ev)) {
-            ++bad_events_;
-            return;
-        }
-        if (ev.kind == HTTPSNOOP_EV_CLOSE) {
-            on_close_(ev.tgid, ev.fd, ev.sk, ev.ts_ns);
-            return;
-        }
-        DataEvent d;
-        d.key.tgid = ev.tgid;
-        d.key.fd = ev.fd;
-        d.key.sk = ev.sk;
-        d.key.tls = ev.flags & HTTPSNOOP_F_TLS;
-        d.info.pid = ev.tgid;
-        d.info.tid = ev.tid;
-        if (ev.comm[0]) d.info.comm.assign(ev.comm, strnlen(ev.comm, sizeof(ev.comm)));
-        d.info.cgroup_id = ev.cgroup_id;
-        d.info.family = ev.family;
-        memcpy(d.info.laddr, ev.laddr, 16);
-        memcpy(d.info.raddr, ev.raddr, 16);
-        d.info.lport = ev.lport;
-        d.info.rport = ev.rport;
-        d.info.tls = d.key.tls;
-        d.info.fd = ev.fd;
-        d.write = ev.dir == HTTPSNOOP_WRITE;
-        d.chunk.ts_ns = ev.ts_ns;
-        d.chunk.data =
-            std::span<const uint8_t>(static_cast<const uint8_t *>(data) + sizeof(ev), ev.cap);
-        d.chunk.len = ev.len;
-        on_data_(d);
-    });
+    const uint32_t each = skel->rodata->cpu_ring_bytes;
+    if (transport != EventTransport::Ringbuf || each == 0) {
+        log::info("events: one %s", transport_name(transport));
+        return sink_.open(skel->maps.events, transport,
+                          [this](const void *data, size_t size) { deliver(data, size); });
+    }
+    // One ring per CPU, put in the map of maps the programs look in; the
+    // shared ring is read too (events from before this).
+    if (int rc = rings_.add(bpf_map__fd(skel->maps.events)); rc < 0) return rc;
+    const int outer = bpf_map__fd(skel->maps.cpu_events);
+    const uint32_t cpus = bpf_map__max_entries(skel->maps.cpu_events);
+    for (uint32_t cpu = 0; cpu < cpus; cpu++) {
+        int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "httpsnoop_cpu", 0, 0, each, nullptr);
+        if (fd < 0) return -errno;
+        ring_fds_.push_back(fd);
+        if (int rc = rings_.add(fd); rc < 0) return rc;
+        if (bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY) < 0) return -errno;
+    }
+    merge_ = true;
+    log::info("events: %u rings of %u KiB, one per CPU, and a shared one", cpus, each / 1024);
+    return 0;
+}
+
+void Capture::deliver(const void *data, size_t size) {
+    httpsnoop_event ev;
+    if (size < sizeof(ev)) {
+        ++bad_events_;
+        return;
+    }
+    memcpy(&ev, data, sizeof(ev));
+    if (ev.cap > size - sizeof(ev)) {
+        ++bad_events_;
+        return;
+    }
+    if (ev.kind == HTTPSNOOP_EV_CLOSE) {
+        on_close_(ev.tgid, ev.fd, ev.sk, ev.ts_ns);
+        return;
+    }
+    DataEvent d;
+    d.key.tgid = ev.tgid;
+    d.key.fd = ev.fd;
+    d.key.sk = ev.sk;
+    d.key.tls = ev.flags & HTTPSNOOP_F_TLS;
+    d.info.pid = ev.tgid;
+    d.info.tid = ev.tid;
+    if (ev.comm[0]) d.info.comm.assign(ev.comm, strnlen(ev.comm, sizeof(ev.comm)));
+    d.info.cgroup_id = ev.cgroup_id;
+    d.info.family = ev.family;
+    memcpy(d.info.laddr, ev.laddr, 16);
+    memcpy(d.info.raddr, ev.raddr, 16);
+    d.info.lport = ev.lport;
+    d.info.rport = ev.rport;
+    d.info.tls = d.key.tls;
+    d.info.fd = ev.fd;
+    d.write = ev.dir == HTTPSNOOP_WRITE;
+    d.chunk.ts_ns = ev.ts_ns;
+    d.chunk.data =
+        std::span<const uint8_t>(static_cast<const uint8_t *>(data) + sizeof(ev), ev.cap);
+    d.chunk.len = ev.len;
+    on_data_(d);
 }
 
 int Capture::poll(int timeout_ms) {
     // The programs wake the reader only when much is waiting.
-    return sink_.drain(timeout_ms);
+    if (!merge_) return sink_.drain(timeout_ms);
+    int n = rings_.poll(timeout_ms, [this](const void *d, size_t size) { deliver(d, size); });
+    return n < 0 ? n : 0;
+}
+
+int Capture::finish() {
+    if (!merge_) return sink_.drain(0);
+    int n = rings_.drain([this](const void *d, size_t size) { deliver(d, size); });
+    return n < 0 ? n : 0;
 }
 
 int Capture::probe_read() const {

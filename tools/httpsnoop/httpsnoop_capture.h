@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "events.h"
+#include "ringmerge.h"
 #include "httpsnoop_output.h"
 #include "httpsnoop_tracker.h"
 
@@ -33,7 +34,12 @@ class Capture {
     Capture &operator=(const Capture &) = delete;
 
     int open(httpsnoop_bpf *skel, EventTransport transport, OnData on_data, OnClose on_close);
+    // Waits up to timeout_ms for events and hands them on: 0 or -errno.
     int poll(int timeout_ms);
+    // Hands on every event still waiting (at the end of the run).
+    int finish();
+    // How many rings the events come through (one per CPU, or one).
+    size_t rings() const { return merge_ ? rings_.size() : 1; }
     int probe_read() const;
     // Kernel counters into s (TLS figures from this object).
     void stats(RunStats &s) const;
@@ -48,8 +54,14 @@ class Capture {
 
   private:
     int attach_library(const std::string &path);
+    // One event, as the kernel sent it, to on_data_ or on_close_.
+    void deliver(const void *data, size_t size);
+
     httpsnoop_bpf *skel_ = nullptr;
     EventSink sink_;
+    bool merge_ = false;
+    RingMerge rings_;  // the per-CPU rings and the shared one, when merge_
+    std::vector<int> ring_fds_;
     OnData on_data_;
     OnClose on_close_;
     uint64_t bad_events_ = 0;

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-only
 #include "httpsnoop_ladder.h"
 
+#include <bpf/bpf.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <bit>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -77,6 +81,50 @@ void prefer_cast_flavours(bpf_object *obj) {
         if (!cast) continue;
         bpf_program__set_autoload(prog, false);
         bpf_program__set_autoload(cast, true);
+    }
+}
+
+// Whether this kernel takes ring buffers as the values of a map of maps
+// (Linux 5.10; the per-CPU rings of bpf/httpsnoop.bpf.c); seen by making one.
+bool ringbuf_in_map_of_maps() {
+    int inner = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "hs_probe_rb", 0, 0, 4096, nullptr);
+    if (inner < 0) return false;
+    LIBBPF_OPTS(bpf_map_create_opts, o, .inner_map_fd = static_cast<__u32>(inner));
+    int outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "hs_probe_rbs", sizeof(__u32),
+                               sizeof(__u32), 1, &o);
+    close(inner);
+    if (outer < 0) return false;
+    close(outer);
+    return true;
+}
+
+// The events' rings: one per CPU of 16 MiB / CPUs each (at least 1 MiB), and
+// a shared one of 1 MiB for what comes before user space has put the
+// per-CPU rings in place (Capture::open makes them); or only the shared one,
+// of 16 MiB, where the kernel has no ring buffer (perf buffer), cannot hold
+// rings in a map, or has more than 64 CPUs, or with
+// BPFKIT_HTTPSNOOP_RINGS=shared (to compare).
+void size_event_rings(httpsnoop_bpf *skel, EventTransport transport) {
+    const int cpus = libbpf_num_possible_cpus();
+    const char *env = getenv("BPFKIT_HTTPSNOOP_RINGS");
+    const bool shared = env && strcmp(env, "shared") == 0;
+    static const bool can = ringbuf_in_map_of_maps();
+    if (transport == EventTransport::Ringbuf && !shared && cpus > 0 && cpus <= 64 && can) {
+        uint32_t each = std::bit_floor(16u * 1024 * 1024 / static_cast<uint32_t>(cpus));
+        each = std::max<uint32_t>(each, 1024 * 1024);
+        bpf_map__set_max_entries(skel->maps.cpu_events, static_cast<uint32_t>(cpus));
+        bpf_map__set_max_entries(skel->maps.events, 1024 * 1024);
+        skel->rodata->cpu_ring_bytes = each;
+        return;
+    }
+    // No per-CPU rings: the map of maps stays empty, with a small array as
+    // its inner map's template where a ring buffer could not be one (the
+    // template is made once and kept: libbpf needs it at each load).
+    skel->rodata->cpu_ring_bytes = 0;
+    if (!can) {
+        static const int array = bpf_map_create(BPF_MAP_TYPE_ARRAY, "hs_no_rings", sizeof(__u32),
+                                                sizeof(__u32), 1, nullptr);
+        if (array >= 0) bpf_map__set_inner_map_fd(skel->maps.cpu_events, array);
     }
 }
 
@@ -184,6 +232,7 @@ std::unique_ptr<SkeletonTrier> make_trier(KernelConfig config, EventTransport *t
         }
         prefer_cast_flavours(skel->obj);
         EventTransport t = prepare_events_map(skel->maps.events, &skel->rodata->bpfkit_use_ringbuf);
+        size_event_rings(skel, t);
         if (transport) *transport = t;
         return 0;
     };

@@ -318,7 +318,7 @@ int main(int argc, char **argv) {
             out.flush();
             return out.failed() ? 1 : 0;
         });
-    if (rc == 0) cap.poll(0);
+    if (rc == 0) cap.finish();
     const uint64_t now = mono_now_ns();
     show_drops(now);
     tracker.finish(now);

@@ -114,6 +114,8 @@ else
 		is "httpsnoop --hooks=socket: refused on this kernel, exit 2" "$?" 2
 		grep -q 'socket: refused: .*Linux 6.3' "$WORK/socket.err"
 		is "httpsnoop --hooks=socket: the refusal names the tracepoints' Linux 6.3" "$?" 0
+		"$HS" -v --duration 1 >/dev/null 2>"$WORK/rings.err"
+		diag "httpsnoop: $(grep -m1 'events:' "$WORK/rings.err" | cut -c1-200)"
 	fi
 	kill "$HTTPD" 2>/dev/null
 	wait "$HTTPD" 2>/dev/null
