@@ -202,19 +202,13 @@ BPFKIT_SCRATCH_MAP(struct scratch);
  * where the kernel has it (their names end in _cast; user space picks them). */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
-/* The TCP (stream, inet) socket behind fd of the current task, or 0. With
- * cast, the fields past the fd table's slot are read through
- * bpf_rdonly_cast (two helper calls in all, not seven). */
-static __always_inline __u64 tcp_sock_of_fd(__s32 fd, bool cast)
+/* The current task's open file at fd (its address, as a number the
+ * verifier does not track), or 0. */
+static __always_inline struct file *fd_file(__s32 fd)
 {
 	struct file **fdarr;
 	struct file *file = 0;
-	struct socket *sock;
-	struct sock *sk;
 	unsigned int max_fds;
-	umode_t mode;
-	short type;
-	__u16 family;
 
 	if (fd < 0)
 		return 0;
@@ -233,7 +227,24 @@ static __always_inline __u64 tcp_sock_of_fd(__s32 fd, bool cast)
 	}
 	if ((unsigned int)fd >= max_fds)
 		return 0;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fdarr[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fdarr[fd]))
+		return 0;
+	return file;
+}
+
+/* The TCP (stream, inet) socket behind fd of the current task, or 0. With
+ * cast, the fields past the fd table's slot are read through
+ * bpf_rdonly_cast (two helper calls in all, not seven). */
+static __always_inline __u64 tcp_sock_of_fd(__s32 fd, bool cast)
+{
+	struct file *file = fd_file(fd);
+	struct socket *sock;
+	struct sock *sk;
+	umode_t mode;
+	short type;
+	__u16 family;
+
+	if (!file)
 		return 0;
 	if (cast) {
 		struct file *f = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
@@ -563,6 +574,23 @@ static __always_inline __u64 first_bytes(struct call *c, __u64 ret, __u64 *avail
 
 /* ---- syscall entry and exit, shared by both rungs ---- */
 
+/* Inside SSL_read/SSL_write (or GnuTLS) on this thread, a read or write
+ * moves ciphertext: it only tells the library call its fd and socket.
+ * Returns whether it was such a call. */
+static __always_inline bool note_tls_socket(__u64 id, __s32 fd, __u64 sk)
+{
+	struct tls_call *t;
+
+	if (tls_inflight <= 0)
+		return false;
+	t = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!t)
+		return false;
+	t->fd = fd;
+	t->sk = sk;
+	return true;
+}
+
 /* A followed call's fd, buffer and direction from its number and first three
  * arguments; false for a call that is not followed (or whose msghdr could
  * not be read). */
@@ -706,7 +734,6 @@ static __always_inline void on_exit(void *ctx, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct call *c = bpf_map_lookup_elem(&calls, &id);
-	struct tls_call *t;
 	__u64 sk;
 
 	if (!c || !c->live)
@@ -716,15 +743,8 @@ static __always_inline void on_exit(void *ctx, long ret)
 	if (ret <= 0)
 		return;
 	sk = c->sk;
-	if (tls_inflight > 0) {
-		t = bpf_map_lookup_elem(&tls_calls, &id);
-		if (t) {
-			/* Inside SSL_read/SSL_write: ciphertext; note the socket. */
-			t->fd = c->fd;
-			t->sk = sk;
-			return;
-		}
-	}
+	if (note_tls_socket(id, c->fd, sk))
+		return;
 	finish_call(ctx, c, sk, (__u64)ret);
 }
 
@@ -905,9 +925,7 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 {
 	struct task_struct *task;
 	struct pt_regs *regs;
-	struct fdtable *fdt;
-	struct file **fdarr;
-	struct file *file = 0;
+	struct file *file;
 	struct call c = {};
 	struct scratch *sc;
 	struct conn *cn;
@@ -930,14 +948,10 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 	if (!call_args(&c, SYSCALL_NR(regs), PT_REGS_PARM1_SYSCALL(regs),
 		       PT_REGS_PARM2_SYSCALL(regs), PT_REGS_PARM3_SYSCALL(regs)))
 		return;
-	if (c.dir != dir || c.fd < 0)
+	if (c.dir != dir)
 		return;
-	fdt = task->files->fdt;
-	if ((unsigned int)c.fd >= fdt->max_fds)
-		return;
-	fdarr = fdt->fd;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fdarr[c.fd]) || !file ||
-	    (__u64)file != (__u64)sk->sk_socket->file)
+	file = fd_file(c.fd);
+	if (!file || (__u64)file != (__u64)sk->sk_socket->file)
 		return;
 	/* The sock's address names the connection: as a number, stored and
 	 * read back through memory, where the verifier tracks no pointer (one
@@ -948,16 +962,8 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 	sc->ev.sk = (__u64)sk;
 	key = *(volatile __u64 *)&sc->ev.sk;
 	c.sk = key;
-	if (tls_inflight > 0) {
-		struct tls_call *t = bpf_map_lookup_elem(&tls_calls, &id);
-
-		if (t) {
-			/* Inside SSL_read/SSL_write: ciphertext; note the socket. */
-			t->fd = c.fd;
-			t->sk = key;
-			return;
-		}
-	}
+	if (note_tls_socket(id, c.fd, key))
+		return;
 	cn = bpf_map_lookup_elem(&conns, &key);
 	if (cn) {
 		c.state = cn->state;
