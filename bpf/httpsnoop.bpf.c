@@ -189,6 +189,24 @@ struct {
 
 BPFKIT_STATS_MAP(HTTPSNOOP_STAT_MAX)
 
+/* The socket rung's shortcut, kept on the socket itself: a connection known
+ * to be HTTP, whose first event went out, used through this fd of this
+ * process (checked once). A call that matches it needs neither the lookup in
+ * conns nor the walk of the fd table. It goes at the socket's TCP_CLOSE, as
+ * the conns entry does (httpsnoop_sk_closed: a socket connected again is
+ * classified again), and with the socket. */
+struct sk_known {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct sk_known);
+} sk_known SEC(".maps");
+
 struct scratch {
 	struct httpsnoop_event ev;
 	__u8 data[2 * HTTPSNOOP_CAP_MAX];
@@ -927,6 +945,7 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 	struct pt_regs *regs;
 	struct file *file;
 	struct call c = {};
+	struct sk_known *known;
 	struct scratch *sc;
 	struct conn *cn;
 	__u64 id, key;
@@ -950,9 +969,6 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 		return;
 	if (c.dir != dir)
 		return;
-	file = fd_file(c.fd);
-	if (!file || (__u64)file != (__u64)sk->sk_socket->file)
-		return;
 	/* The sock's address names the connection: as a number, stored and
 	 * read back through memory, where the verifier tracks no pointer (one
 	 * it tracks allows no arithmetic, and the TLS key is sk|1). */
@@ -962,13 +978,30 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 	sc->ev.sk = (__u64)sk;
 	key = *(volatile __u64 *)&sc->ev.sk;
 	c.sk = key;
+	known = bpf_sk_storage_get(&sk_known, sk, 0, 0);
+	if (known && known->tgid == (__u32)(id >> 32) && known->fd == c.fd) {
+		/* (until the socket's TCP_CLOSE, HTTP and sent never change) */
+		c.state = HTTPSNOOP_CONN_HTTP;
+		c.sent = 1;
+	} else {
+		file = fd_file(c.fd);
+		if (!file || (__u64)file != (__u64)sk->sk_socket->file)
+			return;
+		cn = bpf_map_lookup_elem(&conns, &key);
+		if (cn) {
+			c.state = cn->state;
+			c.sent = cn->sent;
+		}
+		if (c.state == HTTPSNOOP_CONN_HTTP && c.sent) {
+			known = bpf_sk_storage_get(&sk_known, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+			if (known) {
+				known->tgid = id >> 32;
+				known->fd = c.fd;
+			}
+		}
+	}
 	if (note_tls_socket(id, c.fd, key))
 		return;
-	cn = bpf_map_lookup_elem(&conns, &key);
-	if (cn) {
-		c.state = cn->state;
-		c.sent = cn->sent;
-	}
 	/* Both directions are timed here, at the call's end (a write's time
 	 * in the syscall rungs is its entry). */
 	c.ts = bpf_ktime_get_ns();
@@ -986,6 +1019,15 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(httpsnoop_sk_recv, struct sock *sk, int ret, int flags)
 {
 	on_sock(ctx, sk, ret, flags, HTTPSNOOP_READ);
+	return 0;
+}
+
+/* The socket rung's shortcut ends where the connection does. */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(httpsnoop_sk_closed, struct sock *sk, int oldstate, int newstate)
+{
+	if (newstate == TCP_CLOSE_)
+		bpf_sk_storage_delete(&sk_known, sk);
 	return 0;
 }
 

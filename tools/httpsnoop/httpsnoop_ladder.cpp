@@ -188,7 +188,7 @@ const LadderSpec &ladder() {
             "sock:sock_send_length and sock:sock_recv_length tracepoints (BTF-typed, Linux "
             "6.3) with each call's fd and buffer from the caller's registers; uprobes on TLS "
             "libraries",
-            with_common({"httpsnoop_sk_send", "httpsnoop_sk_recv"}),
+            with_common({"httpsnoop_sk_send", "httpsnoop_sk_recv", "httpsnoop_sk_closed"}),
             {Feature::CapBpf, Feature::CapPerfmon, Feature::KernelBtf, Feature::TpBtf,
              Feature::RawTp},
             {},
