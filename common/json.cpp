@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "text.h"
@@ -22,7 +23,8 @@ template <class T>
 void append_number(std::string &out, T v) {
     char tmp[24];
     const auto res = std::to_chars(tmp, tmp + sizeof(tmp), v);
-    out.append(tmp, res.ptr);
+    // (by length: the iterator form goes through the general replace)
+    out.append(tmp, static_cast<size_t>(res.ptr - tmp));
 }
 
 void append_u_escape(std::string &out, unsigned hi_byte, unsigned char b) {
@@ -36,9 +38,20 @@ void append_u_escape(std::string &out, unsigned hi_byte, unsigned char b) {
 }  // namespace
 
 void json_escape_append(std::string &out, std::string_view bytes) {
-    out.reserve(out.size() + bytes.size() + 2);
-    out += '"';
+    // Most strings need no escape at all: they go in with their quotes at once.
     size_t i = 0;
+    while (i < bytes.size() && !needs_escape(static_cast<unsigned char>(bytes[i])))
+        i++;
+    const size_t at = out.size();
+    out.resize(at + i + 2);
+    out[at] = '"';
+    if (i) memcpy(&out[at + 1], bytes.data(), i);
+    if (i == bytes.size()) {
+        out[at + 1 + i] = '"';
+        return;
+    }
+    out.resize(at + 1 + i);
+    out.reserve(out.size() + bytes.size() - i + 1);
     while (i < bytes.size()) {
         // A run of bytes that need no escape goes in at once.
         size_t run = i;

@@ -147,18 +147,19 @@ bool Http1Stream::parse_head(std::string_view h, bool complete) {
         if (line.empty()) break;
         size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
-        std::string_view name = line.substr(0, colon), value = trim(line.substr(colon + 1));
+        // (the value trimmed only for the names wanted)
+        std::string_view name = line.substr(0, colon), raw = line.substr(colon + 1);
         if (ieq(name, "host")) {
-            msg_.host.assign(value);
+            msg_.host.assign(trim(raw));
         } else if (ieq(name, "content-length")) {
-            auto v = parse_u64(value);
+            auto v = parse_u64(trim(raw));
             if (!v || (length && *length != *v))
                 bad_length = true;
             else
                 length = v;
         } else if (ieq(name, "transfer-encoding")) {
             // chunked only when it is the last coding
-            std::string_view v = value;
+            std::string_view v = trim(raw);
             size_t comma = v.rfind(',');
             if (comma != std::string_view::npos) v = trim(v.substr(comma + 1));
             chunked = ieq(v, "chunked");
@@ -206,10 +207,9 @@ void Http1Stream::finish(End how) {
     ++stats_.messages;
     switched_ = false;
     if (how == End::Complete && msg_.status == 101) switched_ = true;
-    Message m = std::move(msg_);
-    msg_ = Message{};
     hdr_.clear();
-    on_message_(std::move(m), how);
+    // Taken from msg_ by the callee; made again where the next message starts.
+    on_message_(std::move(msg_), how);
 }
 
 void Http1Stream::lose() {

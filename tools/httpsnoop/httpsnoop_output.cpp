@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <charconv>
 #include <cinttypes>
 #include <cstdio>
 #include <string_view>
@@ -37,11 +38,17 @@ std::string shown_path(const std::string &path, bool no_query) {
 void address_append(std::string &out, const ConnInfo &c, bool local) {
     const uint8_t *a = local ? c.laddr : c.raddr;
     if (c.family == AF_INET) {
-        // IPv4 without a string of its own (a record per exchange).
+        // IPv4 and the port made in place (a record per exchange).
+        char b[24];
+        char *p = b;
         for (int i = 0; i < 4; i++) {
-            if (i) out += '.';
-            json_number_append(out, static_cast<unsigned long long>(a[i]));
+            if (i) *p++ = '.';
+            p = std::to_chars(p, b + sizeof(b), a[i]).ptr;
         }
+        *p++ = ':';
+        p = std::to_chars(p, b + sizeof(b), local ? c.lport : c.rport).ptr;
+        out.append(b, static_cast<size_t>(p - b));
+        return;
     } else if (c.family == AF_INET6) {
         out += '[';
         out += pkt::IpAddr::v6(a).str();
@@ -95,11 +102,11 @@ std::string text_record(const Record &r, const OutputContext &ctx, const std::st
     std::string line = cell(time, 12) + ' ' + cell(std::to_string(r.conn.pid), 7, true) + ' ' +
                        cell(r.conn.comm, 15) + ' ' + cell(role_name(r.role), 6) + ' ' +
                        cell(r.conn.tls ? "yes" : "no", 3) + ' ' +
-                       cell(r.proto == "h2 (mid-stream)" ? "h2-mid" : r.proto, 8) + ' ' +
-                       cell(method, 7) + ' ' + cell(status, 6, true) + ' ' + cell(lat, 10, true) +
-                       ' ' + cell(std::to_string(r.request ? r.request->bytes() : 0), 8, true) +
-                       ' ' + cell(std::to_string(r.response ? r.response->bytes() : 0), 8, true) +
-                       "  ";
+                       cell(r.proto == "h2 (mid-stream)" ? "h2-mid" : std::string(r.proto), 8) +
+                       ' ' + cell(method, 7) + ' ' + cell(status, 6, true) + ' ' +
+                       cell(lat, 10, true) + ' ' +
+                       cell(std::to_string(r.request ? r.request->bytes() : 0), 8, true) + ' ' +
+                       cell(std::to_string(r.response ? r.response->bytes() : 0), 8, true) + "  ";
     line += text_escape(host.empty() ? "-" : host);
     line += ' ';
     line += text_escape(path.empty() ? "-" : path);

@@ -41,7 +41,7 @@ Record Tracker::base(const Conn &c, uint64_t ts) const {
     return r;
 }
 
-std::string Tracker::proto_of(const Message &m) const {
+std::string_view Tracker::proto_of(const Message &m) const {
     return m.version == "1.0" ? "http/1.0" : "http/1.1";
 }
 
@@ -109,7 +109,7 @@ void Tracker::on_message(Conn &c, bool written, Message &&m, Http1Stream::End ho
             ++stats_.pending_overflow;
             c.pending.pop_front();
         }
-        c.pending.push_back(Pending{std::move(m), false});
+        c.pending.emplace_back(std::move(m));
         return;
     }
     if (c.role == Role::Unknown) c.role = written ? Role::Server : Role::Client;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -73,7 +74,7 @@ struct Record {
     RecordKind kind = RecordKind::Exchange;
     ConnInfo conn;
     Role role = Role::Unknown;
-    std::string proto = "http/1.1";  // "http/1.0", "h2", "h2 (mid-stream)"
+    std::string_view proto = "http/1.1";  // "http/1.0", "h2", "h2 (mid-stream)": literals
     std::optional<Message> request, response;
     uint64_t ts_ns = 0;       // when the record was made (monotonic)
     int64_t latency_ns = -1;  // first request byte to first response byte
@@ -121,6 +122,7 @@ class Tracker {
 
   private:
     struct Pending {
+        explicit Pending(Message &&m) : msg(std::move(m)) {}
         Message msg;
         bool reported = false;  // as a timeout
     };
@@ -142,7 +144,7 @@ class Tracker {
     // Reports a pending request as timed out at now_ns.
     void time_out(Conn &c, Pending &p, uint64_t now_ns);
     Record base(const Conn &c, uint64_t ts) const;
-    std::string proto_of(const Message &m) const;
+    std::string_view proto_of(const Message &m) const;
 
     TrackerOptions opts_;
     Emit emit_;
