@@ -47,3 +47,66 @@ SEC("tp/syscalls/sys_enter_close")
 int hookfloor_tp_enter_close(void *ctx) {
     return 0;
 }
+
+/* The least a capture at the socket rung's hooks must do, with no state and
+ * no filter but TCP: the call's buffer from the saved registers (read and
+ * write; the first iovec of writev), the time, the first bytes copied from
+ * user memory into a ring buffer slot, which user space empties without
+ * looking at it (bpfkit-hookfloor copy). */
+#if defined(__TARGET_ARCH_x86)
+#define FLOOR_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define FLOOR_NR(regs) ((regs)->syscallno)
+#endif
+#define FLOOR_CAP 512
+
+struct floor_event {
+    __u64 ts;
+    __u64 sk;
+    __u32 len;
+    __u32 cap;
+    __u8 data[FLOOR_CAP];
+};
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 16 << 20);
+} floor_ring SEC(".maps");
+
+static __always_inline void floor_copy(struct sock *sk, int ret) {
+    struct pt_regs *regs;
+    struct floor_event *e;
+    __u64 buf, n = ret;
+
+    if (ret <= 0 || sk->sk_protocol != IPPROTO_TCP) return;
+    regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+    buf = PT_REGS_PARM2_SYSCALL(regs);
+    if (FLOOR_NR(regs) == 20 /* x86-64 writev */) {
+        struct iovec v = {};
+
+        if (bpf_probe_read_user(&v, sizeof(v), (void *)buf)) return;
+        buf = (__u64)v.iov_base;
+        if (v.iov_len < n) n = v.iov_len;
+    }
+    e = bpf_ringbuf_reserve(&floor_ring, sizeof(*e), 0);
+    if (!e) return;
+    e->ts = bpf_ktime_get_ns();
+    e->sk = (__u64)sk;
+    e->len = ret;
+    if (n > FLOOR_CAP) n = FLOOR_CAP;
+    e->cap = n;
+    if (n && bpf_probe_read_user(e->data, n, (void *)buf)) e->cap = 0;
+    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(hookfloor_copy_send, struct sock *sk, int ret, int flags) {
+    floor_copy(sk, ret);
+    return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(hookfloor_copy_recv, struct sock *sk, int ret, int flags) {
+    floor_copy(sk, ret);
+    return 0;
+}
