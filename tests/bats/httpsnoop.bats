@@ -232,6 +232,22 @@ EOF2
 		diff - "$BATS_TEST_TMPDIR/seen"
 }
 
+@test "a socket connected again after its connection ended is classified again" {
+	# One socket, one fd: HTTP, then lines that are not HTTP to an echo
+	# server, then HTTP again. The socket mode's note that the socket is HTTP
+	# must end with the first connection, or the echo lines would be sent as
+	# HTTP (malformed) and the second request would lack its addresses.
+	hs_start --json
+	python3 "$RIG" reconnect "$RIG_PORT" >"$BATS_TEST_TMPDIR/rig"
+	hs_stop
+	P=$(awk '/^pid/ {print $2}' "$BATS_TEST_TMPDIR/rig")
+	[ "$(awk '/^fd/ {print $2}' "$BATS_TEST_TMPDIR/rig" | sort -u | wc -l)" -eq 1 ]
+	hs_of "$P" '"\(.event) \(.path) \(.status) \(.local)"' | tr -d '"' >"$BATS_TEST_TMPDIR/seen"
+	awk '/^fd/ {print "exchange /reconn/" n++ " 200 127.0.0.1:" $4}' "$BATS_TEST_TMPDIR/rig" |
+		diff - "$BATS_TEST_TMPDIR/seen"
+	[ "$(jq -s '[.[] | select(.event=="stats")] | last | .malformed' "$HS_OUT")" -eq 0 ]
+}
+
 @test "a socket reset before its answer was read leaves nothing to the next socket at its address" {
 	# The client reads the answer after the reset, when the socket has had its
 	# TCP_CLOSE; the next connection often gets the freed socket's address.

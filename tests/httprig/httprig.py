@@ -18,11 +18,18 @@ the wire are known exactly.
                                    the reset; then GET /after/I on a new
                                    connection (a socket freed just before: the
                                    kernel often gives it the same address)
+  httprig.py reconnect PORT        one socket connected three times (connect
+                                   with AF_UNSPEC ends each connection): GET
+                                   /reconn/0 to PORT, then 5 lines that are
+                                   not HTTP to an echo server of its own, then
+                                   GET /reconn/1 to PORT; prints the fd and the
+                                   local port of each HTTP connection
   httprig.py hop PORT N            N GET /hop/I on one keep-alive connection,
                                    each written on one CPU and its answer read
                                    on the next (of those it may run on)
 Every client prints its pid first ("pid N").
 """
+import ctypes
 import http.server
 import os
 import socket
@@ -50,6 +57,39 @@ class Slow(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+
+def disconnect(s):
+    """connect() with an AF_UNSPEC address: the connection ends (the socket
+    goes to TCP_CLOSE) and the same socket may connect again."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    unspec = struct.pack("H14x", socket.AF_UNSPEC)
+    if libc.connect(s.fileno(), unspec, len(unspec)) != 0:
+        raise OSError(ctypes.get_errno(), "connect(AF_UNSPEC)")
+
+
+def echo_server():
+    """A TCP server that echoes lines (not HTTP), in a thread; returns its port."""
+    import threading
+
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(1)
+
+    def run():
+        c, _ = ls.accept()
+        try:
+            while True:
+                b = c.recv(4096)
+                if not b:
+                    break
+                c.sendall(b)
+        except OSError:  # the client's AF_UNSPEC connect resets the connection
+            pass
+        c.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return ls.getsockname()[1]
 
 
 def connect(port):
@@ -117,6 +157,25 @@ def main():
             read_responses(s, 1)
             print("fd", s.fileno(), "port", s.getsockname()[1], flush=True)
             s.close()
+    elif cmd == "reconnect":
+        echo = echo_server()
+        s = socket.socket()
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i, to in enumerate((port, echo, port)):
+            s.connect(("127.0.0.1", to))
+            if to == echo:
+                for j in range(5):
+                    line = b"hello %d, not http\n" % j
+                    s.sendall(line)
+                    got = b""
+                    while len(got) < len(line):
+                        got += s.recv(4096)
+            else:
+                s.sendall(b"GET /reconn/%d HTTP/1.1\r\nHost: rig\r\n\r\n" % (i // 2))
+                read_responses(s, 1)
+                print("fd", s.fileno(), "port", s.getsockname()[1], flush=True)
+            disconnect(s)
+        s.close()
     elif cmd == "garbage":
         s = connect(port)
         s.sendall(b"\x16\x03\x01\x00\xffTHIS IS NOT HTTP\r\n\r\n" + os.urandom(64))
