@@ -16,6 +16,13 @@
 #define BPFKIT_E2BIG	 7
 #define BPFKIT_EEXIST	 17
 
+/* The number of the system call whose saved user registers these are. */
+#if defined(__TARGET_ARCH_x86)
+#define BPFKIT_SYSCALL_NR(regs) ((regs)->orig_ax)
+#elif defined(__TARGET_ARCH_arm64)
+#define BPFKIT_SYSCALL_NR(regs) ((regs)->syscallno)
+#endif
+
 /* A one-entry per-CPU array `scratch` of the given struct: room to build an
  * event bigger than the BPF stack. */
 #define BPFKIT_SCRATCH_MAP(vtype)                                                                  \

@@ -880,11 +880,6 @@ int BPF_KSYSCALL(httpsnoop_ks_enter_close, unsigned long a0)
  * loads, not a helper call each, and the exit looks at the syscall number
  * before anything else, so the exits of syscalls not followed (most of a
  * host's) cost a load and a compare, not a lookup in calls. */
-#if defined(__TARGET_ARCH_x86)
-#define SYSCALL_NR(regs) ((regs)->orig_ax)
-#elif defined(__TARGET_ARCH_arm64)
-#define SYSCALL_NR(regs) ((regs)->syscallno)
-#endif
 
 /* One "case NR_<name>:" per followed syscall (the list of httpsnoop.h). */
 #define FOLLOWED_CASE(name) case NR_##name:
@@ -912,7 +907,7 @@ RAW_ENTER(_cast, true)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(httpsnoop_raw_exit, struct pt_regs *regs, long ret)
 {
-	switch (SYSCALL_NR(regs)) {
+	switch (BPFKIT_SYSCALL_NR(regs)) {
 		HTTPSNOOP_FOLLOWED_SYSCALLS(FOLLOWED_CASE)
 		break;
 	default:
@@ -964,7 +959,7 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 		return;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	if (!call_args(&c, SYSCALL_NR(regs), PT_REGS_PARM1_SYSCALL(regs),
+	if (!call_args(&c, BPFKIT_SYSCALL_NR(regs), PT_REGS_PARM1_SYSCALL(regs),
 		       PT_REGS_PARM2_SYSCALL(regs), PT_REGS_PARM3_SYSCALL(regs)))
 		return;
 	if (c.dir != dir)

@@ -54,9 +54,9 @@ int hookfloor_tp_enter_close(void *ctx) {
  * user memory into a ring buffer slot, which user space empties without
  * looking at it (bpfkit-hookfloor copy). */
 #if defined(__TARGET_ARCH_x86)
-#define FLOOR_NR(regs) ((regs)->orig_ax)
+#define FLOOR_NR_WRITEV 20
 #elif defined(__TARGET_ARCH_arm64)
-#define FLOOR_NR(regs) ((regs)->syscallno)
+#define FLOOR_NR_WRITEV 66
 #endif
 #define FLOOR_CAP 512
 
@@ -81,7 +81,7 @@ static __always_inline void floor_copy(struct sock *sk, int ret) {
     if (ret <= 0 || sk->sk_protocol != IPPROTO_TCP) return;
     regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
     buf = PT_REGS_PARM2_SYSCALL(regs);
-    if (FLOOR_NR(regs) == 20 /* x86-64 writev */) {
+    if (BPFKIT_SYSCALL_NR(regs) == FLOOR_NR_WRITEV) {
         struct iovec v = {};
 
         if (bpf_probe_read_user(&v, sizeof(v), (void *)buf)) return;

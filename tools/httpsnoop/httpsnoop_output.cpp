@@ -38,17 +38,14 @@ std::string shown_path(const std::string &path, bool no_query) {
 void address_append(std::string &out, const ConnInfo &c, bool local) {
     const uint8_t *a = local ? c.laddr : c.raddr;
     if (c.family == AF_INET) {
-        // IPv4 and the port made in place (a record per exchange).
-        char b[24];
+        // IPv4 made in place, without a string of its own (a record per exchange).
+        char b[16];
         char *p = b;
         for (int i = 0; i < 4; i++) {
             if (i) *p++ = '.';
             p = std::to_chars(p, b + sizeof(b), a[i]).ptr;
         }
-        *p++ = ':';
-        p = std::to_chars(p, b + sizeof(b), local ? c.lport : c.rport).ptr;
         out.append(b, static_cast<size_t>(p - b));
-        return;
     } else if (c.family == AF_INET6) {
         out += '[';
         out += pkt::IpAddr::v6(a).str();
