@@ -67,10 +67,14 @@ check "stackprof dwarf (no frame pointers): exit 0" test "$SP_RC" -eq 0
 check "stackprof dwarf: burn_a's share within 5 points of the truth" sp_close "$SP_A" "$SP_TRUTH" 5
 check "stackprof dwarf: the chain in >= 90% of burn_a/burn_b's samples (before 5.15 samples in the kernel have no user registers)" sp_close "$SP_CHAIN" 100 10
 
-"$BURN_FP" --seconds 4 --syscalls >/dev/null &
+# The burn outlives the profile (stopped after it): its maps must still be
+# there when stackprof names its user frames at the end (under TCG the
+# start alone can take seconds; a burn gone by then leaves "[unknown]").
+"$BURN_FP" --seconds 60 --syscalls >/dev/null &
 _bp=$!
 sleep 0.5
 "$SP" -p "$_bp" -F 499 -d 2 >"$WORK/sys.folded" 2>"$WORK/sys.err"
+kill "$_bp" 2>/dev/null
 wait "$_bp"
 diag "stackprof syscalls: $(awk '/;read;.*ksys_read_\[k\]/ { s += $NF } { t += $NF } END { printf "%d of %d samples under ksys_read", s, t }' "$WORK/sys.folded"); heaviest: $(sort -k2 -t' ' -n -r "$WORK/sys.folded" 2>/dev/null | awk '{ print $NF, $1 }' | sort -rn | head -2 | tr '\n' ' ' | cut -c1-400)"
 check "stackprof: kernel stacks (ksys_read) under read(2) for a syscall-heavy load" \
