@@ -244,10 +244,14 @@ bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_di
     memcpy(buf, cached, cached_len);
     size_t n = cached_len;
     if (frac_digits > 0) {
-        buf[n++] = '.';
-        long div = 100000000L;
-        for (int d = 0; d < frac_digits; d++, div /= 10)
-            buf[n++] = static_cast<char>('0' + (nsec / div) % 10);
+        // One division to the wanted digits, then digits from the last.
+        static constexpr long kScale[] = {1000000000L, 100000000L, 10000000L, 1000000L, 100000L,
+                                          10000L,      1000L,      100L,      10L,      1L};
+        long frac = nsec / kScale[frac_digits];
+        buf[n] = '.';
+        for (int d = frac_digits; d > 0; d--, frac /= 10)
+            buf[n + static_cast<size_t>(d)] = static_cast<char>('0' + frac % 10);
+        n += static_cast<size_t>(frac_digits) + 1;
     }
     buf[n++] = 'Z';
     out.append(buf, n);

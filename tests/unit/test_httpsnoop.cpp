@@ -356,3 +356,45 @@ TEST(HttpsnoopOutput, JsonLineIsExactlyTheSchema) {
     json_record_append(appended, rec, ctx, "c1");
     EXPECT_EQ(appended, "x" + json_record(rec, ctx, "c1"));
 }
+
+TEST(HttpsnoopHttp, HeaderNamesAnyCaseHttp10AndAHeadSplitAcrossCalls) {
+    Rig r;
+    // "Date" has the length of "Host"; names in any case; the head in two calls.
+    r.call(true, "GET /old HTTP/1.0\r\nDATE: x\r\nhOsT: h1\r\n");
+    r.call(true, "\r\n");
+    r.call(false, "HTTP/1.0 200 OK\r\nCONTENT-length: 2\r\n\r\nok");
+    r.call(true, "GET /new HTTP/1.1\r\nHost: h2\r\n\r\n");
+    r.call(false, "HTTP/1.1 200 OK\r\ntransfer-ENCODING: gzip, Chunked\r\n\r\n0\r\n\r\n");
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_EQ(r.out[0].proto, "http/1.0");
+    EXPECT_EQ(r.out[0].request->host, "h1");
+    EXPECT_EQ(r.out[0].request->header_bytes, 40u);
+    EXPECT_EQ(r.out[0].response->body_bytes, 2u);
+    EXPECT_EQ(r.out[1].proto, "http/1.1");
+    EXPECT_EQ(r.out[1].request->host, "h2");
+    EXPECT_TRUE(r.out[1].response->chunked);
+    EXPECT_EQ(r.out[1].response->body_bytes, 5u);
+}
+
+TEST(HttpsnoopOutput, JsonConnectionFieldsFollowTheRecordNotAnEarlierOne) {
+    Rig r;
+    r.call(true, kReq);
+    r.call(false, kResp);
+    ASSERT_EQ(r.out.size(), 1u);
+    Record rec = r.out[0];
+    OutputContext ctx{"socket", 0, false, false};
+    std::string a = json_record(rec, ctx, "");
+    EXPECT_NE(a.find(R"("comm":"t","container":"","role":"client","fd":-1)"), std::string::npos)
+        << a;
+    // The same connection's fields changed: the record shows the new ones.
+    rec.conn.comm = "u";
+    rec.role = Role::Server;
+    std::string b = json_record(rec, ctx, "c9");
+    EXPECT_NE(b.find(R"("comm":"u","container":"c9","role":"server")"), std::string::npos) << b;
+    rec.conn.family = AF_INET;
+    rec.conn.laddr[0] = 10;
+    rec.conn.lport = 80;
+    std::string c = json_record(rec, ctx, "c9");
+    EXPECT_NE(c.find(R"("local":"10.0.0.0:80")"), std::string::npos) << c;
+    EXPECT_EQ(json_record(r.out[0], ctx, ""), a);
+}

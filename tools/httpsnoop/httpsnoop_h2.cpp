@@ -57,7 +57,6 @@ void H2Conn::headers_done(Dir &d, bool from_client, uint32_t id, bool end) {
         m = Message{};
         m.request = from_client;
         m.first_ts = block_ts_[from_client ? 0 : 1];
-        m.version = "2";
         has = true;
     }
     m.header_bytes += d.block.size() + 9;

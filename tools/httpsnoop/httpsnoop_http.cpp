@@ -17,11 +17,27 @@ char lower(char c) {
     return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
+// a equals the lower-case b, ignoring case.
 bool ieq(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); i++)
-        if (lower(a[i]) != lower(b[i])) return false;
+        if (lower(a[i]) != b[i]) return false;
     return true;
+}
+
+// The header names parse_head() looks at, told apart by length first.
+enum class Wanted { None, Host, ContentLength, TransferEncoding };
+Wanted wanted_header(std::string_view name) {
+    switch (name.size()) {
+        case 4:
+            return ieq(name, "host") ? Wanted::Host : Wanted::None;
+        case 14:
+            return ieq(name, "content-length") ? Wanted::ContentLength : Wanted::None;
+        case 17:
+            return ieq(name, "transfer-encoding") ? Wanted::TransferEncoding : Wanted::None;
+        default:
+            return Wanted::None;
+    }
 }
 
 std::string_view trim(std::string_view s) {
@@ -100,15 +116,23 @@ bool is_h2_preface(std::string_view s) {
            kH2Preface.starts_with(s.substr(0, std::min(s.size(), kH2Preface.size())));
 }
 
-bool Http1Stream::parse_head(std::string_view h, bool complete) {
-    size_t eol = h.find('\n');
+bool Http1Stream::parse_head(std::string_view h, bool complete, size_t *end) {
+    const char *b = h.data();
+    // The next line's end from pos (memchr: one pass over the head).
+    auto line_end = [&](size_t pos) -> size_t {
+        const void *nl = pos < h.size() ? memchr(b + pos, '\n', h.size() - pos) : nullptr;
+        return nl ? static_cast<size_t>(static_cast<const char *>(nl) - b) : std::string_view::npos;
+    };
+    if (end) *end = std::string_view::npos;
+    size_t eol = line_end(0);
+    if (end && eol == std::string_view::npos) return true;
     std::string_view first = eol == std::string_view::npos ? h : h.substr(0, eol);
     if (!first.empty() && first.back() == '\r') first.remove_suffix(1);
     if (first.starts_with("HTTP/")) {
         msg_.request = false;
         size_t sp = first.find(' ');
         if (sp == std::string_view::npos) return !complete ? true : false;
-        msg_.version.assign(first.substr(5, sp - 5));
+        msg_.http10 = first.substr(5, sp - 5) == "1.0";
         std::string_view rest = first.substr(sp + 1);
         if (rest.size() < 3 || !isdigit(static_cast<unsigned char>(rest[0])) ||
             !isdigit(static_cast<unsigned char>(rest[1])) ||
@@ -127,7 +151,7 @@ bool Http1Stream::parse_head(std::string_view h, bool complete) {
         size_t sp2 = rest.rfind(' ');
         if (sp2 != std::string_view::npos && rest.substr(sp2 + 1).starts_with("HTTP/")) {
             msg_.path.assign(rest.substr(0, sp2));
-            msg_.version.assign(rest.substr(sp2 + 6));
+            msg_.http10 = rest.substr(sp2 + 6) == "1.0";
         } else {
             if (complete) return false;
             msg_.path.assign(rest);  // cut off before the version
@@ -138,32 +162,49 @@ bool Http1Stream::parse_head(std::string_view h, bool complete) {
     std::optional<uint64_t> length;
     bool bad_length = false;
     size_t pos = eol == std::string_view::npos ? h.size() : eol + 1;
+    bool blank = false;
     while (pos < h.size()) {
-        size_t e = h.find('\n', pos);
+        size_t e = line_end(pos);
         if (e == std::string_view::npos) break;  // a line cut off
         std::string_view line = h.substr(pos, e - pos);
         pos = e + 1;
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.empty()) break;
-        size_t colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
-        // (the value trimmed only for the names wanted)
-        std::string_view name = line.substr(0, colon), raw = line.substr(colon + 1);
-        if (ieq(name, "host")) {
-            msg_.host.assign(trim(raw));
-        } else if (ieq(name, "content-length")) {
-            auto v = parse_u64(trim(raw));
-            if (!v || (length && *length != *v))
-                bad_length = true;
-            else
-                length = v;
-        } else if (ieq(name, "transfer-encoding")) {
-            // chunked only when it is the last coding
-            std::string_view v = trim(raw);
-            size_t comma = v.rfind(',');
-            if (comma != std::string_view::npos) v = trim(v.substr(comma + 1));
-            chunked = ieq(v, "chunked");
+        if (line.empty()) {
+            blank = true;
+            break;
         }
+        const void *colon = memchr(line.data(), ':', line.size());
+        if (!colon) continue;
+        // (the value trimmed only for the names wanted)
+        const size_t c = static_cast<size_t>(static_cast<const char *>(colon) - line.data());
+        std::string_view raw = line.substr(c + 1);
+        switch (wanted_header(line.substr(0, c))) {
+            case Wanted::Host:
+                msg_.host.assign(trim(raw));
+                break;
+            case Wanted::ContentLength: {
+                auto v = parse_u64(trim(raw));
+                if (!v || (length && *length != *v))
+                    bad_length = true;
+                else
+                    length = v;
+                break;
+            }
+            case Wanted::TransferEncoding: {
+                // chunked only when it is the last coding
+                std::string_view v = trim(raw);
+                size_t comma = v.rfind(',');
+                if (comma != std::string_view::npos) v = trim(v.substr(comma + 1));
+                chunked = ieq(v, "chunked");
+                break;
+            }
+            case Wanted::None:
+                break;
+        }
+    }
+    if (end) {
+        if (!blank) return true;  // the head goes on past h
+        *end = pos;
     }
     if (!complete) return true;
     msg_.chunked = chunked;
@@ -243,8 +284,7 @@ void Http1Stream::feed(const Chunk &c) {
                 std::string_view rest(d + pos, cap - pos);
                 // A start line that arrives a few bytes at a time (a slow
                 // client) begins with a piece of one.
-                const bool piece = cap == c.len && could_start(rest);
-                if (!piece && !starts_message(rest)) {
+                if (!starts_message(rest) && !(cap == c.len && could_start(rest))) {
                     // A method or "HTTP/" cut off by the capture is not malformed.
                     if (pos + rest.size() == cap && cap < c.len && rest.size() < 8) {
                         ++stats_.gaps;
@@ -265,27 +305,27 @@ void Http1Stream::feed(const Chunk &c) {
                 uint64_t take = cap - std::min(cap, pos);
                 size_t room = kMaxHead - old;
                 std::string_view add(d + pos, static_cast<size_t>(std::min<uint64_t>(take, room)));
-                std::string_view head;
                 size_t e = std::string::npos;
+                bool ok = false;
                 if (old == 0) {
                     // A head that starts and ends in this read or write (the
-                    // usual case) is parsed where it lies, not copied.
-                    e = head_end(add, 0);
-                    if (e != std::string::npos) head = add.substr(0, e);
+                    // usual case) is parsed where it lies, not copied, in
+                    // the same pass that finds its end.
+                    ok = parse_head(add, true, &e);
                 }
                 if (e == std::string::npos) {
                     hdr_.append(add);
                     e = head_end(hdr_, old >= 3 ? old - 3 : 0);
                     if (e != std::string::npos) {
                         hdr_.resize(e);
-                        head = hdr_;
+                        ok = parse_head(hdr_, true);
                     }
                 }
                 if (e != std::string::npos) {
                     uint64_t used = e - old;
                     pos += used;
                     msg_.header_bytes += used;
-                    if (!parse_head(head, true)) {
+                    if (!ok) {
                         ++stats_.malformed;
                         msg_.truncated = true;
                         st_ = St::Lost;

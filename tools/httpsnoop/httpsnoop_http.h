@@ -24,9 +24,10 @@ struct Chunk {
 
 struct Message {
     bool request = false;
-    std::string method, path, host, version;  // request (version also of a response)
-    int status = 0;                           // response
-    uint64_t first_ts = 0;                    // the first byte's time
+    std::string method, path, host;  // request
+    int status = 0;                  // response
+    bool http10 = false;             // the start line says HTTP/1.0
+    uint64_t first_ts = 0;           // the first byte's time
     uint64_t header_bytes = 0;
     uint64_t body_bytes = 0;   // seen, or declared where the body went unseen
     bool truncated = false;    // the head was not all captured, or framing was lost
@@ -98,8 +99,10 @@ class Http1Stream {
     void finish(End how);
     void lose();
     // Parses the head h (complete or not; hdr_ or the bytes of one call)
-    // into msg_; false if it is not HTTP.
-    bool parse_head(std::string_view h, bool complete);
+    // into msg_; false if it is not HTTP. With `end`, h may go on past the
+    // head: *end is set just past its blank line, or to npos (and nothing
+    // decided) when h holds no blank line.
+    bool parse_head(std::string_view h, bool complete, size_t *end = nullptr);
     void keep_body(std::span<const uint8_t> b);
     // Takes up to remaining_ body bytes of c from pos; returns how many.
     uint64_t take_body(const Chunk &c, uint64_t pos, uint64_t cap);

@@ -4,9 +4,11 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include <array>
 #include <charconv>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <string_view>
 
 #include "json.h"
@@ -138,6 +140,61 @@ void str_or_null(std::string &o, bool have, std::string_view v) {
         lit(o, "null");
 }
 
+// The members from "comm" to "tls" are the same in every record of a
+// connection: they are made once and kept for the connections seen last,
+// found by what they were made from (so a record never gets another's).
+struct ConnJson {
+    bool used = false;
+    ConnInfo conn;
+    Role role = Role::Unknown;
+    std::string container, json;
+};
+
+bool same_conn(const ConnJson &e, const Record &r, const std::string &container) {
+    const ConnInfo &a = e.conn, &b = r.conn;
+    return e.used && a.pid == b.pid && a.fd == b.fd && a.lport == b.lport && a.rport == b.rport &&
+           a.family == b.family && a.tls == b.tls && e.role == r.role &&
+           memcmp(a.laddr, b.laddr, sizeof(a.laddr)) == 0 &&
+           memcmp(a.raddr, b.raddr, sizeof(a.raddr)) == 0 && a.comm == b.comm &&
+           e.container == container;
+}
+
+void conn_json_append(std::string &out, const Record &r, const std::string &container) {
+    lit(out, R"(,"comm":)");
+    json_escape_append(out, r.conn.comm);
+    lit(out, R"(,"container":)");
+    json_escape_append(out, container);
+    lit(out, R"(,"role":")");
+    out += role_name(r.role);
+    lit(out, R"(","fd":)");
+    number(out, r.conn.fd);
+    lit(out, R"(,"local":)");
+    json_address(out, r.conn, true);
+    lit(out, R"(,"remote":)");
+    json_address(out, r.conn, false);
+    if (r.conn.tls)
+        lit(out, R"(,"tls":true)");
+    else
+        lit(out, R"(,"tls":false)");
+}
+
+const std::string &conn_json(const Record &r, const std::string &container) {
+    thread_local std::array<ConnJson, 256> kept;
+    uint64_t h = (static_cast<uint64_t>(r.conn.pid) << 32 | static_cast<uint32_t>(r.conn.fd)) ^
+                 (static_cast<uint64_t>(r.conn.lport) << 16 | r.conn.rport);
+    h *= 0x9e3779b97f4a7c15ULL;
+    ConnJson &e = kept[(h >> 56) % kept.size()];
+    if (!same_conn(e, r, container)) {
+        e.used = true;
+        e.conn = r.conn;
+        e.role = r.role;
+        e.container = container;
+        e.json.clear();
+        conn_json_append(e.json, r, container);
+    }
+    return e.json;
+}
+
 }  // namespace
 
 void json_record_append(std::string &out, const Record &r, const OutputContext &ctx,
@@ -162,23 +219,11 @@ void json_record_append(std::string &out, const Record &r, const OutputContext &
     number(out, r.conn.pid);
     lit(out, R"(,"tid":)");
     number(out, r.conn.tid);
-    lit(out, R"(,"comm":)");
-    json_escape_append(out, r.conn.comm);
-    lit(out, R"(,"container":)");
-    json_escape_append(out, container);
-    lit(out, R"(,"role":")");
-    out += role_name(r.role);
-    lit(out, R"(","fd":)");
-    number(out, r.conn.fd);
-    lit(out, R"(,"local":)");
-    json_address(out, r.conn, true);
-    lit(out, R"(,"remote":)");
-    json_address(out, r.conn, false);
-    if (r.conn.tls)
-        lit(out, R"(,"tls":true,"proto":)");
-    else
-        lit(out, R"(,"tls":false,"proto":)");
-    json_escape_append(out, r.proto);
+    out += conn_json(r, container);
+    // The protocol is one of the literals in Record: nothing to escape.
+    lit(out, R"(,"proto":")");
+    out += r.proto;
+    out += '"';
     const Message *q = r.request ? &*r.request : nullptr;
     const Message *s = r.response ? &*r.response : nullptr;
     lit(out, R"(,"method":)");

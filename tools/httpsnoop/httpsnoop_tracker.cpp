@@ -42,7 +42,7 @@ Record Tracker::base(const Conn &c, uint64_t ts) const {
 }
 
 std::string_view Tracker::proto_of(const Message &m) const {
-    return m.version == "1.0" ? "http/1.0" : "http/1.1";
+    return m.http10 ? "http/1.0" : "http/1.1";
 }
 
 Tracker::Conn &Tracker::conn(const DataEvent &e) {
