@@ -108,6 +108,24 @@ void json_escape_append(std::string &out, std::string_view bytes) {
     out += '"';
 }
 
+char *json_escape_to(char *p, std::string_view bytes) {
+    size_t i = 0;
+    while (i < bytes.size() && !needs_escape(static_cast<unsigned char>(bytes[i])))
+        i++;
+    if (i < bytes.size()) {  // (rare) the escaping done once, in json_escape_append
+        thread_local std::string tmp;
+        tmp.clear();
+        json_escape_append(tmp, bytes);
+        memcpy(p, tmp.data(), tmp.size());
+        return p + tmp.size();
+    }
+    *p++ = '"';
+    memcpy(p, bytes.data(), i);
+    p += i;
+    *p++ = '"';
+    return p;
+}
+
 std::string json_escape(std::string_view bytes) {
     std::string out;
     json_escape_append(out, bytes);

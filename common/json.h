@@ -20,6 +20,12 @@ namespace bpfkit {
 // The output is valid UTF-8 and contains no byte below 0x20 and no 0x7f.
 void json_escape_append(std::string &out, std::string_view bytes);
 std::string json_escape(std::string_view bytes);
+// The same written at p, which has room for json_escape_room(bytes.size())
+// bytes: returns the end.
+inline constexpr size_t json_escape_room(size_t n) {
+    return 6 * n + 2;
+}
+char *json_escape_to(char *p, std::string_view bytes);
 // Appends a JSON number (decimal, no exponent).
 void json_number_append(std::string &out, long long v);
 void json_number_append(std::string &out, unsigned long long v);

@@ -211,7 +211,9 @@ std::string human_rate(double bytes_per_s) {
     return scaled(bytes_per_s, "/s");
 }
 
-bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_digits) {
+namespace {
+
+char *iso8601_utc_to(char *buf, const struct timespec &ts, int frac_digits) {
     constexpr long kNsPerSec = 1000000000L;
     time_t sec = ts.tv_sec;
     long nsec = ts.tv_nsec;
@@ -234,13 +236,12 @@ bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_di
     thread_local size_t cached_len = 0;
     if (sec != cached_sec) {
         struct tm tm {};
-        if (gmtime_r(&sec, &tm) == nullptr) return false;
+        if (gmtime_r(&sec, &tm) == nullptr) return buf;
         const size_t n = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S", &tm);
-        if (n == 0) return false;
+        if (n == 0) return buf;
         cached_sec = sec;
         cached_len = n;
     }
-    char buf[48];
     memcpy(buf, cached, cached_len);
     size_t n = cached_len;
     if (frac_digits > 0) {
@@ -254,8 +255,16 @@ bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_di
         n += static_cast<size_t>(frac_digits) + 1;
     }
     buf[n++] = 'Z';
-    out.append(buf, n);
-    return true;
+    return buf + n;
+}
+
+}  // namespace
+
+bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_digits) {
+    char buf[kIso8601Max];
+    char *end = iso8601_utc_to(buf, ts, frac_digits);
+    out.append(buf, static_cast<size_t>(end - buf));
+    return end != buf;
 }
 
 std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
@@ -270,6 +279,13 @@ bool mono_iso8601_append(std::string &out, uint64_t mono_ns, int64_t wall_offset
     const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
                       static_cast<long>(ns % 1'000'000'000)};
     return iso8601_utc_append(out, ts, frac_digits);
+}
+
+char *mono_iso8601_to(char *p, uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {
+    const int64_t ns = static_cast<int64_t>(mono_ns) + wall_offset_ns;
+    const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
+                      static_cast<long>(ns % 1'000'000'000)};
+    return iso8601_utc_to(p, ts, frac_digits);
 }
 
 std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {

@@ -133,5 +133,9 @@ std::string mono_iso8601(uint64_t mono_ns, int64_t wall_offset_ns, int frac_digi
 bool iso8601_utc_append(std::string &out, const struct timespec &ts, int frac_digits = 6);
 bool mono_iso8601_append(std::string &out, uint64_t mono_ns, int64_t wall_offset_ns,
                          int frac_digits = 6);
+// The same written at p, which has room for kIso8601Max bytes: returns the
+// end (p itself where the time cannot be shown).
+inline constexpr size_t kIso8601Max = 48;
+char *mono_iso8601_to(char *p, uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits = 6);
 
 }  // namespace bpfkit

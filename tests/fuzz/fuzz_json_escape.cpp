@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -51,7 +52,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fail("writer output differs from escaper output");
     }
 
-    // 3. Whatever JSON string the input happens to be, decoding, re-escaping and decoding again
+    // 3. The same written at a pointer, within the room it promises (the
+    //    buffer is exactly that big, so ASan sees any byte past it).
+    {
+        auto room = std::make_unique<char[]>(bpfkit::json_escape_room(in.size()));
+        char *end = bpfkit::json_escape_to(room.get(), in);
+        if (std::string_view(room.get(), static_cast<size_t>(end - room.get())) != esc)
+            fail("json_escape_to differs from json_escape");
+    }
+
+    // 4. Whatever JSON string the input happens to be, decoding, re-escaping and decoding again
     //    gives the same bytes (exercises the decoder on hostile input too).
     std::string first;
     if (bpfkit_test::json_decode_string(in, first)) {

@@ -398,3 +398,31 @@ TEST(HttpsnoopOutput, JsonConnectionFieldsFollowTheRecordNotAnEarlierOne) {
     EXPECT_NE(c.find(R"("local":"10.0.0.0:80")"), std::string::npos) << c;
     EXPECT_EQ(json_record(r.out[0], ctx, ""), a);
 }
+
+TEST(HttpsnoopOutput, JsonEscapesWireStringsAndBodiesAndKeepsAnEmptiedPath) {
+    Record rec;
+    rec.conn.pid = 1;
+    rec.conn.comm = "c\"1";
+    rec.request.emplace();
+    rec.request->method = "GET";
+    rec.request->path = "/q\"\x01\xff";
+    rec.request->host = "h\\";
+    rec.request->body = std::string(300, '\n');
+    rec.response.emplace();
+    rec.response->status = 200;
+    rec.response->body = "ok";
+    OutputContext ctx{"socket", 0, false, true};
+    std::string j = json_record(rec, ctx, "");
+    EXPECT_NE(j.find(R"("comm":"c\"1")"), std::string::npos) << j;
+    EXPECT_NE(j.find(R"("path":"/q\"\u0001\udcff","host":"h\\")"), std::string::npos) << j;
+    std::string nl;
+    for (int i = 0; i < 300; i++)
+        nl += "\\n";
+    EXPECT_NE(j.find(R"("request_body":")" + nl + R"(","response_body":"ok"})"), std::string::npos)
+        << j;
+    // --no-query leaves "" of a path that is all query, as before.
+    rec.request->path = "?a=1";
+    ctx.no_query = true;
+    j = json_record(rec, ctx, "");
+    EXPECT_NE(j.find(R"("path":"")"), std::string::npos) << j;
+}

@@ -133,13 +133,6 @@ void json_address(std::string &o, const ConnInfo &c, bool local) {
     o += '"';
 }
 
-void str_or_null(std::string &o, bool have, std::string_view v) {
-    if (have)
-        json_escape_append(o, v);
-    else
-        lit(o, "null");
-}
-
 // The members from "comm" to "tls" are the same in every record of a
 // connection: they are made once and kept for the connections seen last,
 // found by what they were made from (so a record never gets another's).
@@ -197,9 +190,42 @@ const std::string &conn_json(const Record &r, const std::string &container) {
 
 }  // namespace
 
+namespace {
+
+// Writes a record at a pointer into room made beforehand for the most it
+// can take: one resize per record instead of an append per member.
+struct At {
+    char *p;
+    template <size_t N>
+    void lit(const char (&s)[N]) {
+        memcpy(p, s, N - 1);
+        p += N - 1;
+    }
+    void str(std::string_view s) {
+        memcpy(p, s.data(), s.size());
+        p += s.size();
+    }
+    template <class T>
+    void num(T v) {
+        p = std::to_chars(p, p + 24, v).ptr;
+    }
+    void esc(std::string_view s) { p = json_escape_to(p, s); }
+    void esc_or_null(bool have, std::string_view s) {
+        if (have)
+            esc(s);
+        else
+            lit("null");
+    }
+};
+
+// Room for everything but the strings from the wire and the kept parts:
+// the keys, numbers, the time, the words.
+constexpr size_t kFixedRoom = 640;
+
+}  // namespace
+
 void json_record_append(std::string &out, const Record &r, const OutputContext &ctx,
                         const std::string &container) {
-    out.reserve(out.size() + 512);
     // The record's constant start, made again only when the mode differs.
     thread_local std::string head_mode, head;
     if (head.empty() || head_mode != ctx.mode) {
@@ -209,68 +235,75 @@ void json_record_append(std::string &out, const Record &r, const OutputContext &
         json_escape_append(head, ctx.mode);
         lit(head, R"(,"time":")");
     }
-    out += head;
-    // The time is digits and punctuation: nothing to escape.
-    mono_iso8601_append(out, r.ts_ns, ctx.wall_offset_ns, 6);
-    // kind_name() and role_name() are plain ASCII words.
-    lit(out, R"(","event":")");
-    out += kind_name(r.kind);
-    lit(out, R"(","pid":)");
-    number(out, r.conn.pid);
-    lit(out, R"(,"tid":)");
-    number(out, r.conn.tid);
-    out += conn_json(r, container);
-    // The protocol is one of the literals in Record: nothing to escape.
-    lit(out, R"(,"proto":")");
-    out += r.proto;
-    out += '"';
+    const std::string &cj = conn_json(r, container);
     const Message *q = r.request ? &*r.request : nullptr;
     const Message *s = r.response ? &*r.response : nullptr;
-    lit(out, R"(,"method":)");
-    str_or_null(out, q && !q->method.empty(), q ? std::string_view(q->method) : "");
-    lit(out, R"(,"path":)");
-    if (q && !q->path.empty()) {
-        std::string_view path = q->path;
-        if (ctx.no_query) path = path.substr(0, path.find('?'));
-        json_escape_append(out, path);
-    } else {
-        lit(out, "null");
-    }
-    lit(out, R"(,"host":)");
-    str_or_null(out, q && !q->host.empty(), q ? std::string_view(q->host) : "");
-    lit(out, R"(,"status":)");
+    std::string_view method = q ? std::string_view(q->method) : "";
+    std::string_view path = q ? std::string_view(q->path) : "";
+    if (ctx.no_query) path = path.substr(0, path.find('?'));
+    std::string_view host = q ? std::string_view(q->host) : "";
+    size_t room = kFixedRoom + head.size() + cj.size() + r.proto.size() +
+                  json_escape_room(method.size()) + json_escape_room(path.size()) +
+                  json_escape_room(host.size());
+    if (ctx.body)
+        room += json_escape_room(q ? q->body.size() : 0) + json_escape_room(s ? s->body.size() : 0);
+    const size_t at = out.size();
+    out.resize(at + room);
+    At w{out.data() + at};
+    w.str(head);
+    // The time is digits and punctuation: nothing to escape.
+    w.p = mono_iso8601_to(w.p, r.ts_ns, ctx.wall_offset_ns, 6);
+    // kind_name() and role_name() are plain ASCII words.
+    w.lit(R"(","event":")");
+    w.str(kind_name(r.kind));
+    w.lit(R"(","pid":)");
+    w.num(r.conn.pid);
+    w.lit(R"(,"tid":)");
+    w.num(r.conn.tid);
+    w.str(cj);
+    // The protocol is one of the literals in Record: nothing to escape.
+    w.lit(R"(,"proto":")");
+    w.str(r.proto);
+    w.lit(R"(","method":)");
+    w.esc_or_null(!method.empty(), method);
+    w.lit(R"(,"path":)");
+    w.esc_or_null(q && !q->path.empty(), path);
+    w.lit(R"(,"host":)");
+    w.esc_or_null(!host.empty(), host);
+    w.lit(R"(,"status":)");
     if (s && s->status)
-        number(out, s->status);
+        w.num(s->status);
     else
-        lit(out, "null");
-    lit(out, R"(,"latency_us":)");
+        w.lit("null");
+    w.lit(R"(,"latency_us":)");
     if (r.latency_ns >= 0)
-        number(out, static_cast<long long>(r.latency_ns / 1000));
+        w.num(r.latency_ns / 1000);
     else
-        lit(out, "null");
-    lit(out, R"(,"request_bytes":)");
+        w.lit("null");
+    w.lit(R"(,"request_bytes":)");
     if (q)
-        json_number_append(out, static_cast<unsigned long long>(q->bytes()));
+        w.num(q->bytes());
     else
-        lit(out, "null");
-    lit(out, R"(,"response_bytes":)");
+        w.lit("null");
+    w.lit(R"(,"response_bytes":)");
     if (s)
-        json_number_append(out, static_cast<unsigned long long>(s->bytes()));
+        w.num(s->bytes());
     else
-        lit(out, "null");
+        w.lit("null");
     if ((q && q->truncated) || (s && s->truncated))
-        lit(out, R"(,"truncated":true)");
+        w.lit(R"(,"truncated":true)");
     else
-        lit(out, R"(,"truncated":false)");
-    if (s && s->body_unseen) lit(out, R"(,"body_unseen":true)");
-    if (r.late) lit(out, R"(,"late":true)");
+        w.lit(R"(,"truncated":false)");
+    if (s && s->body_unseen) w.lit(R"(,"body_unseen":true)");
+    if (r.late) w.lit(R"(,"late":true)");
     if (ctx.body) {
-        lit(out, R"(,"request_body":)");
-        str_or_null(out, q != nullptr, q ? std::string_view(q->body) : "");
-        lit(out, R"(,"response_body":)");
-        str_or_null(out, s != nullptr, s ? std::string_view(s->body) : "");
+        w.lit(R"(,"request_body":)");
+        w.esc_or_null(q != nullptr, q ? std::string_view(q->body) : "");
+        w.lit(R"(,"response_body":)");
+        w.esc_or_null(s != nullptr, s ? std::string_view(s->body) : "");
     }
-    out += '}';
+    *w.p++ = '}';
+    out.resize(static_cast<size_t>(w.p - out.data()));
 }
 
 std::string json_record(const Record &r, const OutputContext &ctx, const std::string &container) {
