@@ -14,7 +14,10 @@
 #     tracepoints httpsnoop attaches), what the hooks cost before any of httpsnoop's work;
 #     and "sock copy to ring" (bpfkit-hookfloor copy): at the socket mode's hooks, the least
 #     any capture does (each TCP call's first 512 bytes into a ring buffer, emptied unread),
-#     so that what httpsnoop costs past it is its own state and its parsing
+#     so that what httpsnoop costs past it is its own state and its parsing; and "copy,
+#     read, print" (bpfkit-hookfloor print): the same copy, each event read and a
+#     400-byte line written per two events, the least a tool that prints a record per
+#     exchange does, without parsing or pairing
 #   - BPF ns per program run (run_time_ns / run_cnt over the row's programs; in
 #     raw_syscalls mode a run is any syscall of the host, followed or not)
 #   - at a fixed RATE (default 10000 requests/s, bench/paced.lua) for SECS seconds with
@@ -142,7 +145,7 @@ for _ in range(n):
 print(round(n / (time.perf_counter() - t)))'
 }
 
-# Starts row $1 (none, floor-sock, floor-copy, floor-raw, floor-tp, socket, raw_syscalls, tracepoint,
+# Starts row $1 (none, floor-sock, floor-copy, floor-print, floor-raw, floor-tp, socket, raw_syscalls, tracepoint,
 # bpftrace); sets PID and IDS.
 start_row() {
 	local row=$1 before
@@ -155,6 +158,7 @@ start_row() {
 	floor-sock) "$HF" sock >"$TMP/hf.out" 2>"$TMP/hs.err" & ;;
 	floor-raw) "$HF" raw >"$TMP/hf.out" 2>"$TMP/hs.err" & ;;
 	floor-copy) "$HF" copy >"$TMP/hf.out" 2>"$TMP/hs.err" & ;;
+	floor-print) "$HF" print >"$TMP/hf.out" 2>"$TMP/hs.err" & ;;
 	floor-tp)
 		unshare -m sh -c "mount -t tracefs nodev /sys/kernel/tracing && exec \"$HF\" tp" \
 			>"$TMP/hf.out" 2>"$TMP/hs.err" &
@@ -226,9 +230,9 @@ run_row() {
 	echo "$row $r $p $n $(echo "$c0 $c1" | awk '{print $2-$1}') $(echo "$b0 $b1" | awk '{print $3-$1, $4-$2}') $lost $ex" >>"$TMP/runs${2:+.$2}"
 }
 
-read -r -a ROWS <<<"${ROWS:-none floor-sock floor-copy floor-raw floor-tp socket socket-shared raw_syscalls tracepoint bpftrace}"
+read -r -a ROWS <<<"${ROWS:-none floor-sock floor-copy floor-print floor-raw floor-tp socket socket-shared raw_syscalls tracepoint bpftrace}"
 declare -A LABEL=([none]="without httpsnoop" [floor-sock]="floor: empty sock tp_btf"
-	[floor-copy]="floor: sock copy to ring" [floor-raw]="floor: empty raw_tp"
+	[floor-copy]="floor: sock copy to ring" [floor-print]="floor: copy, read, print" [floor-raw]="floor: empty raw_tp"
 	[floor-tp]="floor: empty tracepoints" [socket]="httpsnoop socket"
 	[socket-shared]="httpsnoop socket, one ring" [raw_syscalls]="httpsnoop raw_syscalls" [tracepoint]="httpsnoop tracepoint" [bpftrace]="peer: bpftrace script")
 : >"$TMP/runs"
@@ -263,7 +267,7 @@ for row in "${ROWS[@]}"; do
 	[ "$exs" = - ] || exs=$(printf '%.3f' "$exs")
 	case $row in
 	none) printf '%-26s %10.0f %8.3f %8s %8s %9s %10s %10s %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" 1.00 1.00 - - - - - ;;
-	floor-copy) printf '%-26s %10.0f %8.3f %8.2f %8.2f %9.0f %10.2f %10.2f %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" \
+	floor-copy | floor-print) printf '%-26s %10.0f %8.3f %8.2f %8.2f %9.0f %10.2f %10.2f %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" \
 		"$(ratio 2)" "$(ratio 3)" "$nsrun" "$(per1k 6 1e-6 stats)" "$(per1k 5 1e3)" - - ;;
 	floor-*) printf '%-26s %10.0f %8.3f %8.2f %8.2f %9.0f %10.2f %10s %6s %s\n' "${LABEL[$row]}" "$(col 2)" "$(col 3)" \
 		"$(ratio 2)" "$(ratio 3)" "$nsrun" "$(per1k 6 1e-6 stats)" - - - ;;
