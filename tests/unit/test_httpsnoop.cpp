@@ -426,3 +426,19 @@ TEST(HttpsnoopOutput, JsonEscapesWireStringsAndBodiesAndKeepsAnEmptiedPath) {
     j = json_record(rec, ctx, "");
     EXPECT_NE(j.find(R"("path":"")"), std::string::npos) << j;
 }
+
+TEST(HttpsnoopTracker, AResponseBeforeTheRequestHeadEndsPairsWithNothing) {
+    Rig r;
+    // The request's head has not ended when the response comes: the
+    // response stands alone, and the request is still parsed when it ends.
+    r.call(true, "GET /a HTTP/1.1\r\nHost: h\r\n");
+    r.call(false, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    r.call(true, "\r\n");
+    r.t.finish(r.now + 20'000'000'000ULL);
+    ASSERT_EQ(r.out.size(), 2u);
+    EXPECT_EQ(r.out[0].kind, RecordKind::ResponseOnly);
+    EXPECT_FALSE(r.out[0].request.has_value());
+    EXPECT_EQ(r.out[1].kind, RecordKind::Timeout);
+    EXPECT_EQ(r.out[1].request->path, "/a");
+    EXPECT_EQ(r.out[1].request->host, "h");
+}

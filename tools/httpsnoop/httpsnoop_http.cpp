@@ -230,6 +230,15 @@ bool Http1Stream::parse_head(std::string_view h, bool complete, size_t *end) {
     return true;
 }
 
+void Http1Stream::forget_head() {
+    msg_.request = false;
+    msg_.method.clear();
+    msg_.path.clear();
+    msg_.host.clear();
+    msg_.status = 0;
+    msg_.http10 = false;
+}
+
 void Http1Stream::keep_body(std::span<const uint8_t> b) {
     if (body_keep_ <= msg_.body.size()) return;
     size_t n = std::min(b.size(), body_keep_ - msg_.body.size());
@@ -312,6 +321,9 @@ void Http1Stream::feed(const Chunk &c) {
                     // usual case) is parsed where it lies, not copied, in
                     // the same pass that finds its end.
                     ok = parse_head(add, true, &e);
+                    // No end in these bytes: nothing parsed yet, as before
+                    // (an early response must not pair with half a head).
+                    if (e == std::string::npos) forget_head();
                 }
                 if (e == std::string::npos) {
                     hdr_.append(add);

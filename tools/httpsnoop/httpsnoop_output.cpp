@@ -188,10 +188,6 @@ const std::string &conn_json(const Record &r, const std::string &container) {
     return e.json;
 }
 
-}  // namespace
-
-namespace {
-
 // Writes a record at a pointer into room made beforehand for the most it
 // can take: one resize per record instead of an append per member.
 struct At {
