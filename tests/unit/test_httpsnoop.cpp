@@ -236,7 +236,7 @@ TEST(HttpsnoopTracker, LaterEventsWithoutCommAndAddressesKeepTheFirstOnes) {
     event(false, kResp, false);
     ASSERT_EQ(r.out.size(), 2u);
     for (const Record &rec : r.out) {
-        EXPECT_EQ(rec.conn.comm, "first");
+        EXPECT_EQ(rec.conn.comm.view(), "first");
         EXPECT_EQ(rec.conn.cgroup_id, 77u);
         EXPECT_EQ(rec.conn.family, 2);
         EXPECT_EQ(rec.conn.laddr[0], 127);

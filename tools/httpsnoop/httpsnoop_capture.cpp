@@ -87,7 +87,8 @@ void Capture::deliver(const void *data, size_t size) {
     d.key.tls = ev.flags & HTTPSNOOP_F_TLS;
     d.info.pid = ev.tgid;
     d.info.tid = ev.tid;
-    if (ev.comm[0]) d.info.comm.assign(ev.comm, strnlen(ev.comm, sizeof(ev.comm)));
+    if (ev.comm[0])
+        d.info.comm.assign(std::string_view(ev.comm, strnlen(ev.comm, sizeof(ev.comm))));
     d.info.cgroup_id = ev.cgroup_id;
     d.info.family = ev.family;
     memcpy(d.info.laddr, ev.laddr, 16);

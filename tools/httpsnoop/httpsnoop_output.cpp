@@ -99,8 +99,8 @@ std::string text_record(const Record &r, const OutputContext &ctx, const std::st
     // Strings from the wire go through text_escape() and are never cut
     // inside a character.
     std::string line = cell(time, 12) + ' ' + cell(std::to_string(r.conn.pid), 7, true) + ' ' +
-                       cell(r.conn.comm, 15) + ' ' + cell(role_name(r.role), 6) + ' ' +
-                       cell(r.conn.tls ? "yes" : "no", 3) + ' ' +
+                       cell(std::string(r.conn.comm.view()), 15) + ' ' +
+                       cell(role_name(r.role), 6) + ' ' + cell(r.conn.tls ? "yes" : "no", 3) + ' ' +
                        cell(r.proto == "h2 (mid-stream)" ? "h2-mid" : std::string(r.proto), 8) +
                        ' ' + cell(method, 7) + ' ' + cell(status, 6, true) + ' ' +
                        cell(lat, 10, true) + ' ' +

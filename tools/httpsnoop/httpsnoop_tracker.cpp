@@ -45,6 +45,19 @@ std::string_view Tracker::proto_of(const Message &m) const {
     return m.http10 ? "http/1.0" : "http/1.1";
 }
 
+Tracker::Conn::Conn(Tracker &t, const ConnKey &k, const ConnInfo &i)
+    : key(k), info(i), out(stream(t, true)), in(stream(t, false)) {}
+
+Http1Stream Tracker::Conn::stream(Tracker &t, bool written) {
+    // A response answers a HEAD request when the oldest one waiting is one.
+    return Http1Stream(
+        [&t, this, written](Message &&m, Http1Stream::End how) {
+            t.on_message(*this, written, std::move(m), how);
+        },
+        [this]() { return !pending.empty() && pending.front().msg.method == "HEAD"; },
+        t.opts_.body_keep);
+}
+
 Tracker::Conn &Tracker::conn(const DataEvent &e) {
     // A connection is the process and the socket: the fds that name it
     // (dups) are kept with it, and a new socket behind a reused fd number
@@ -58,36 +71,22 @@ Tracker::Conn &Tracker::conn(const DataEvent &e) {
     };
     auto it = conns_.find(key);
     if (it != conns_.end()) {
-        it->second->info.tid = e.info.tid;
-        note_fd(*it->second);
-        return *it->second;
+        it->second.info.tid = e.info.tid;
+        note_fd(it->second);
+        return it->second;
     }
     if (conns_.size() >= opts_.max_conns) {
         // The least recently used goes, reported as it stands.
         auto oldest = std::min_element(conns_.begin(), conns_.end(), [](auto &a, auto &b) {
-            return a.second->last_ns < b.second->last_ns;
+            return a.second.last_ns < b.second.last_ns;
         });
         ++stats_.conns_evicted;
-        end_conn(*oldest->second, e.chunk.ts_ns);
+        end_conn(oldest->second, e.chunk.ts_ns);
         conns_.erase(oldest);
     }
-    auto c = std::make_unique<Conn>();
-    c->key = key;
-    c->info = e.info;
-    note_fd(*c);
-    Conn *cp = c.get();
-    auto head = [cp]() { return !cp->pending.empty() && cp->pending.front().msg.method == "HEAD"; };
-    c->out = std::make_unique<Http1Stream>(
-        [this, cp](Message &&m, Http1Stream::End how) { on_message(*cp, true, std::move(m), how); },
-        head, opts_.body_keep);
-    c->in = std::make_unique<Http1Stream>(
-        [this, cp](Message &&m, Http1Stream::End how) {
-            on_message(*cp, false, std::move(m), how);
-        },
-        head, opts_.body_keep);
-    Conn &ref = *c;
-    conns_[key] = std::move(c);
-    return ref;
+    Conn &c = conns_.try_emplace(key, *this, key, e.info).first->second;
+    note_fd(c);
+    return c;
 }
 
 void Tracker::on_message(Conn &c, bool written, Message &&m, Http1Stream::End how) {
@@ -121,7 +120,7 @@ void Tracker::on_message(Conn &c, bool written, Message &&m, Http1Stream::End ho
     r.proto = proto_of(m);
     if (c.pending.empty()) {
         // The request may still be arriving (an early response).
-        Http1Stream &req_stream = c.role == Role::Client ? *c.out : *c.in;
+        Http1Stream &req_stream = c.role == Role::Client ? c.out : c.in;
         if (req_stream.in_message() && !req_stream.current().method.empty()) {
             r.request = req_stream.current();
             r.request->truncated = true;
@@ -144,16 +143,16 @@ void Tracker::on_message(Conn &c, bool written, Message &&m, Http1Stream::End ho
                            ? static_cast<int64_t>(m.first_ts - r.request->first_ts)
                            : 0;
         if (r.request->method == "CONNECT" && m.status >= 200 && m.status < 300) {
-            c.out->set_opaque();
-            c.in->set_opaque();
+            c.out.set_opaque();
+            c.in.set_opaque();
         }
     } else {
         ++stats_.response_only;
         r.kind = RecordKind::ResponseOnly;
     }
     if (m.status == 101) {  // switched protocols: not HTTP/1 from here
-        c.out->set_opaque();
-        c.in->set_opaque();
+        c.out.set_opaque();
+        c.in.set_opaque();
     }
     r.response = std::move(m);
     emit_(std::move(r));
@@ -212,8 +211,8 @@ void Tracker::data(const DataEvent &e) {
         c.h2->feed(from_client, e.chunk);
         return;
     }
-    Http1Stream &s = e.write ? *c.out : *c.in;
-    Http1Stream &other = e.write ? *c.in : *c.out;
+    Http1Stream &s = e.write ? c.out : c.in;
+    Http1Stream &other = e.write ? c.in : c.out;
     // A new message on one side while the other side's response waits for
     // body bytes never seen (sent by sendfile): that response is over.
     if (!s.in_message() && other.in_body() && !other.current().request &&
@@ -223,8 +222,8 @@ void Tracker::data(const DataEvent &e) {
 }
 
 void Tracker::end_conn(Conn &c, uint64_t now_ns) {
-    c.out->close();
-    c.in->close();
+    c.out.close();
+    c.in.close();
     if (c.h2) c.h2->close();
     while (!c.pending.empty()) {
         Pending p = std::move(c.pending.front());
@@ -242,15 +241,15 @@ void Tracker::end_conn(Conn &c, uint64_t now_ns) {
         gaps += s.gaps;
         tr += s.truncated;
     };
-    add(c.out->stats(), retired_malformed_, retired_gaps_, retired_trunc_);
-    add(c.in->stats(), retired_malformed_, retired_gaps_, retired_trunc_);
+    add(c.out.stats(), retired_malformed_, retired_gaps_, retired_trunc_);
+    add(c.in.stats(), retired_malformed_, retired_gaps_, retired_trunc_);
     if (c.h2) retired_gaps_ += c.h2->stats().lost;
 }
 
 void Tracker::close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns) {
     for (auto it = conns_.begin(); it != conns_.end();) {
         const ConnKey &k = it->first;
-        Conn &c = *it->second;
+        Conn &c = it->second;
         bool match = k.sk == sk && (tgid == 0 || k.tgid == tgid);
         if (match && tgid != 0) {
             // close() of one of its fds: the connection ends with the last
@@ -263,7 +262,7 @@ void Tracker::close(uint32_t tgid, int32_t fd, uint64_t sk, uint64_t now_ns) {
             ++it;
             continue;
         }
-        end_conn(*it->second, now_ns);
+        end_conn(it->second, now_ns);
         it = conns_.erase(it);
     }
 }
@@ -280,9 +279,9 @@ void Tracker::time_out(Conn &c, Pending &p, uint64_t now_ns) {
 
 void Tracker::sweep(uint64_t now_ns) {
     for (auto &[k, c] : conns_) {
-        for (auto &p : c->pending) {
+        for (auto &p : c.pending) {
             if (p.reported || now_ns < p.msg.first_ts + opts_.timeout_ns) continue;
-            time_out(*c, p, now_ns);
+            time_out(c, p, now_ns);
         }
     }
 }
@@ -296,8 +295,8 @@ void Tracker::finish(uint64_t now_ns) {
             retired_gaps_ += s.gaps;
             retired_trunc_ += s.truncated;
         };
-        add(c->out->stats());
-        add(c->in->stats());
+        add(c.out.stats());
+        add(c.in.stats());
     }
     conns_.clear();
 }
@@ -307,10 +306,10 @@ const TrackerStats &Tracker::stats() const {
     stats_.gaps = retired_gaps_;
     stats_.truncated_heads = retired_trunc_;
     for (auto &[k, c] : conns_) {
-        stats_.malformed += c->out->stats().malformed + c->in->stats().malformed;
-        stats_.gaps += c->out->stats().gaps + c->in->stats().gaps;
-        stats_.truncated_heads += c->out->stats().truncated + c->in->stats().truncated;
-        if (c->h2) stats_.gaps += c->h2->stats().lost;
+        stats_.malformed += c.out.stats().malformed + c.in.stats().malformed;
+        stats_.gaps += c.out.stats().gaps + c.in.stats().gaps;
+        stats_.truncated_heads += c.out.stats().truncated + c.in.stats().truncated;
+        if (c.h2) stats_.gaps += c.h2->stats().lost;
     }
     return stats_;
 }

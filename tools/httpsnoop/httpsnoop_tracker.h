@@ -5,7 +5,9 @@
 // responses take none.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -41,10 +43,35 @@ struct ConnKeyHash {
     }
 };
 
+// A process name as the kernel keeps it (at most 15 bytes and a NUL): held
+// in place, so that a ConnInfo is copied as plain bytes, with no allocation.
+class Comm {
+  public:
+    Comm() = default;
+    Comm(std::string_view s) { assign(s); }  // NOLINT: assigned from strings
+    Comm &operator=(std::string_view s) {
+        assign(s);
+        return *this;
+    }
+    void assign(std::string_view s) {
+        n_ = static_cast<uint8_t>(std::min(s.size(), sizeof(s_)));
+        memcpy(s_, s.data(), n_);
+    }
+    bool empty() const { return n_ == 0; }
+    std::string_view view() const { return {s_, n_}; }
+    operator std::string_view() const { return view(); }  // NOLINT
+    friend bool operator==(const Comm &a, const Comm &b) { return a.view() == b.view(); }
+    friend bool operator==(const Comm &a, std::string_view b) { return a.view() == b; }
+
+  private:
+    char s_[16] = {};
+    uint8_t n_ = 0;
+};
+
 struct ConnInfo {
     uint32_t pid = 0;
     uint32_t tid = 0;
-    std::string comm;
+    Comm comm;
     uint64_t cgroup_id = 0;
     int family = 0;  // AF_INET, AF_INET6, 0 = unknown
     uint8_t laddr[16] = {}, raddr[16] = {};
@@ -126,11 +153,18 @@ class Tracker {
         Message msg;
         bool reported = false;  // as a timeout
     };
+    // Kept in the map's node (which does not move): its streams call back
+    // into the tracker with it.
     struct Conn {
+        Conn(Tracker &t, const ConnKey &k, const ConnInfo &i);
+        Conn(const Conn &) = delete;
+        Conn &operator=(const Conn &) = delete;
+        // The stream of one direction, calling back with this connection.
+        Http1Stream stream(Tracker &t, bool written);
         ConnKey key;
         ConnInfo info;
         Role role = Role::Unknown;
-        std::unique_ptr<Http1Stream> out, in;  // written, read
+        Http1Stream out, in;  // written, read
         std::unique_ptr<H2Conn> h2;
         bool h2_checked = false;
         std::deque<Pending> pending;
@@ -148,7 +182,7 @@ class Tracker {
 
     TrackerOptions opts_;
     Emit emit_;
-    std::unordered_map<ConnKey, std::unique_ptr<Conn>, ConnKeyHash> conns_;
+    std::unordered_map<ConnKey, Conn, ConnKeyHash> conns_;
     mutable TrackerStats stats_;
     uint64_t retired_malformed_ = 0, retired_gaps_ = 0, retired_trunc_ = 0;
 };

@@ -55,7 +55,7 @@ bool wanted(const Options &o, const Record &r) {
                                             static_cast<int>(r.conn.pid)) == o.common.pids.end())
         return false;
     if (!o.common.comms.empty() && std::find(o.common.comms.begin(), o.common.comms.end(),
-                                             r.conn.comm) == o.common.comms.end())
+                                             r.conn.comm.view()) == o.common.comms.end())
         return false;
     if (!o.ports.empty() && !o.ports.count(r.conn.lport) && !o.ports.count(r.conn.rport))
         return false;
