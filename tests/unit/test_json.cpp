@@ -228,6 +228,25 @@ TEST(JsonEscape, RandomStringsRoundTrip) {
     }
 }
 
+// A byte that needs an escape is found at every place of plain text, by
+// both the appending and the writing form.
+TEST(JsonEscape, EveryByteAtEveryPlaceOfPlainText) {
+    for (int b = 0; b < 256; b++) {
+        const std::string alone = json_escape(std::string(1, static_cast<char>(b)));
+        const std::string inner = alone.substr(1, alone.size() - 2);
+        for (size_t at = 0; at < 19; at++) {
+            std::string s(19, 'a');
+            s[at] = static_cast<char>(b);
+            const std::string want =
+                '"' + std::string(at, 'a') + inner + std::string(18 - at, 'a') + '"';
+            ASSERT_EQ(json_escape(s), want) << b << " at " << at;
+            char buf[19 * 6 + 2];
+            char *end = bpfkit::json_escape_to(buf, s);
+            ASSERT_EQ(std::string(buf, end), want) << b << " at " << at;
+        }
+    }
+}
+
 TEST(JsonEscape, AppendsToExistingBuffer) {
     std::string out = "x=";
     bpfkit::json_escape_append(out, "y");
