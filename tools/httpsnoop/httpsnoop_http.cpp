@@ -303,7 +303,7 @@ void Http1Stream::feed(const Chunk &c) {
                     st_ = St::Lost;
                     return;
                 }
-                msg_ = Message{};
+                msg_.clear();
                 msg_.first_ts = c.ts_ns;
                 hdr_.clear();
                 st_ = St::Headers;

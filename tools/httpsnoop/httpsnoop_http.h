@@ -35,6 +35,24 @@ struct Message {
     bool chunked = false;
     std::string body;  // its first bytes, when asked (--body)
     uint64_t bytes() const { return header_bytes + body_bytes; }
+    // Back to a new message's values, in place: the strings keep their
+    // storage (cheaper than assigning a new Message, per message). Every
+    // member above is set here.
+    void clear() {
+        request = false;
+        method.clear();
+        path.clear();
+        host.clear();
+        status = 0;
+        http10 = false;
+        first_ts = 0;
+        header_bytes = 0;
+        body_bytes = 0;
+        truncated = false;
+        body_unseen = false;
+        chunked = false;
+        body.clear();
+    }
 };
 
 // Whether bytes begin an HTTP/1.x request or response line (enough of it
