@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -374,6 +375,46 @@ TEST(HttpsnoopHttp, HeaderNamesAnyCaseHttp10AndAHeadSplitAcrossCalls) {
     EXPECT_EQ(r.out[1].request->host, "h2");
     EXPECT_TRUE(r.out[1].response->chunked);
     EXPECT_EQ(r.out[1].response->body_bytes, 5u);
+}
+
+// The names are compared eight bytes at a time with the letters' case bit
+// folded: a letter's capital is the same name; any other byte in any place,
+// and the case bit flipped in a byte that is not a letter ('-' and '\r'
+// differ in it alone), is another name.
+TEST(HttpsnoopHttp, HeaderNamesMatchOnlyTheirCapitals) {
+    auto host = [](const std::string &name) {
+        Rig r;
+        r.call(true, "GET / HTTP/1.1\r\n" + name + ": h\r\n\r\n");
+        r.call(false, "HTTP/1.1 204 No Content\r\n\r\n");
+        return r.out.size() == 1 && r.out[0].request->host == "h";
+    };
+    auto length = [](const std::string &name) {
+        Rig r;
+        r.call(true, "POST / HTTP/1.1\r\n" + name + ": 3\r\n\r\nabc");
+        r.call(false, "HTTP/1.1 204 No Content\r\n\r\n");
+        return r.out.size() == 1 && r.out[0].request->body_bytes == 3;
+    };
+    auto chunked = [](const std::string &name) {
+        Rig r;
+        r.call(true, "GET / HTTP/1.1\r\n\r\n");
+        r.call(false, "HTTP/1.1 200 OK\r\n" + name + ": chunked\r\n\r\n0\r\n\r\n");
+        return r.out.size() == 1 && r.out[0].response->chunked;
+    };
+    const std::pair<std::string, std::function<bool(const std::string &)>> names[] = {
+        {"host", host}, {"content-length", length}, {"transfer-encoding", chunked}};
+    for (const auto &[name, found] : names) {
+        ASSERT_TRUE(found(name)) << name;
+        for (size_t i = 0; i < name.size(); i++) {
+            std::string v = name;
+            const bool letter = name[i] >= 'a' && name[i] <= 'z';
+            v[i] = static_cast<char>(name[i] ^ 0x20);
+            EXPECT_EQ(found(v), letter) << v;
+            v[i] = static_cast<char>(name[i] + 1);
+            EXPECT_FALSE(found(v)) << v;
+        }
+        EXPECT_FALSE(found(name + "s")) << name;
+        EXPECT_FALSE(found(name.substr(1))) << name;
+    }
 }
 
 TEST(HttpsnoopOutput, JsonConnectionFieldsFollowTheRecordNotAnEarlierOne) {

@@ -2,6 +2,7 @@
 #include "httpsnoop_http.h"
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <cstring>
 
@@ -25,16 +26,71 @@ bool ieq(std::string_view a, std::string_view b) {
     return true;
 }
 
+// Up to eight bytes at p as a number, the first byte lowest (on any byte
+// order).
+uint64_t word_at(const char *p, size_t len) {
+    uint64_t v = 0;
+    if (len == 8) {
+        memcpy(&v, p, sizeof(v));
+        if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+        return v;
+    }
+    for (size_t i = 0; i < len; i++)
+        v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    return v;
+}
+
+// A header name looked for (in lower case, at most 24 bytes), compared
+// eight bytes at a time: the case bit (0x20) is set in the bytes that are
+// letters in it before the compare. Exact: a letter and its capital are the
+// only two bytes that differ in that bit alone, and the other bytes are
+// compared as they are.
+class HeaderName {
+  public:
+    constexpr explicit HeaderName(std::string_view lc) : size_(lc.size()) {
+        // Windows of eight from the start; the last one ends at the end.
+        for (size_t at = 0; n_ < 3 && at < size_; at += 8) {
+            Window &w = w_[n_++];
+            w.at = size_ >= 8 ? std::min(at, size_ - 8) : 0;
+            w.len = std::min<size_t>(8, size_);
+            for (size_t i = 0; i < w.len; i++) {
+                const auto c = static_cast<unsigned char>(lc[w.at + i]);
+                w.value |= uint64_t{c} << (8 * i);
+                if (c >= 'a' && c <= 'z') w.fold |= uint64_t{0x20} << (8 * i);
+            }
+        }
+    }
+    bool matches(std::string_view name) const {
+        if (name.size() != size_) return false;
+        for (size_t k = 0; k < n_; k++) {
+            const Window &w = w_[k];
+            if ((word_at(name.data() + w.at, w.len) | w.fold) != w.value) return false;
+        }
+        return true;
+    }
+
+  private:
+    struct Window {
+        size_t at = 0, len = 0;
+        uint64_t value = 0, fold = 0;
+    };
+    size_t size_ = 0, n_ = 0;
+    Window w_[3] = {};
+};
+
+constexpr HeaderName kHost("host"), kContentLength("content-length"),
+    kTransferEncoding("transfer-encoding");
+
 // The header names parse_head() looks at, told apart by length first.
 enum class Wanted { None, Host, ContentLength, TransferEncoding };
 Wanted wanted_header(std::string_view name) {
     switch (name.size()) {
         case 4:
-            return ieq(name, "host") ? Wanted::Host : Wanted::None;
+            return kHost.matches(name) ? Wanted::Host : Wanted::None;
         case 14:
-            return ieq(name, "content-length") ? Wanted::ContentLength : Wanted::None;
+            return kContentLength.matches(name) ? Wanted::ContentLength : Wanted::None;
         case 17:
-            return ieq(name, "transfer-encoding") ? Wanted::TransferEncoding : Wanted::None;
+            return kTransferEncoding.matches(name) ? Wanted::TransferEncoding : Wanted::None;
         default:
             return Wanted::None;
     }
