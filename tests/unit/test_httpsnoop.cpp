@@ -161,6 +161,32 @@ TEST(HttpsnoopTracker, TimeoutThenLateAnswerAndCloseReportsUnanswered) {
     EXPECT_EQ(r.out[2].kind, RecordKind::Unanswered);
 }
 
+// Requests waiting in a long pipeline are answered in order while the
+// queue takes more (its storage is reused and compacted on the way).
+TEST(HttpsnoopTracker, LongPipelineIsPairedInOrder) {
+    Rig r;
+    int sent = 0, answered = 0;
+    auto requests = [&](int n) {
+        for (int i = 0; i < n; i++, sent++)
+            r.call(false, "GET /" + std::to_string(sent) + " HTTP/1.1\r\n\r\n");
+    };
+    auto responses = [&](int n) {
+        for (int i = 0; i < n; i++, answered++)
+            r.call(true, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    };
+    requests(100);
+    responses(60);
+    requests(100);
+    responses(39);
+    requests(1);
+    responses(102);
+    ASSERT_EQ(r.out.size(), 201u);
+    for (int i = 0; i < 201; i++) {
+        EXPECT_EQ(r.out[i].kind, RecordKind::Exchange) << i;
+        EXPECT_EQ(r.out[i].request->path, "/" + std::to_string(i)) << i;
+    }
+}
+
 TEST(HttpsnoopTracker, AnswerPastTheTimeoutIsLateWithoutASweep) {
     // The sweep runs every 100 ms: an answer that comes in later than the
     // timeout but before a sweep is still late, its timeout reported first.

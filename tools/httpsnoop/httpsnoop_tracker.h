@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -131,6 +130,36 @@ struct TrackerOptions {
     size_t max_pending = 1024;
 };
 
+// A queue that keeps its storage: a std::deque frees and allocates a block
+// as a connection's one waiting request comes and goes (two fit in one).
+// Adding may move the elements (references to them do not stay).
+template <class T>
+class Fifo {
+  public:
+    bool empty() const { return head_ == v_.size(); }
+    size_t size() const { return v_.size() - head_; }
+    T &front() { return v_[head_]; }
+    template <class... A>
+    void emplace_back(A &&...a) {
+        v_.emplace_back(std::forward<A>(a)...);
+    }
+    void pop_front() {
+        if (++head_ == v_.size()) {
+            v_.clear();
+            head_ = 0;
+        } else if (head_ >= 32 && head_ * 2 >= v_.size()) {  // a long pipeline
+            v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+            head_ = 0;
+        }
+    }
+    auto begin() { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+    auto end() { return v_.end(); }
+
+  private:
+    std::vector<T> v_;
+    size_t head_ = 0;
+};
+
 class Tracker {
   public:
     using Emit = std::function<void(Record &&)>;
@@ -167,7 +196,7 @@ class Tracker {
         Http1Stream out, in;  // written, read
         std::unique_ptr<H2Conn> h2;
         bool h2_checked = false;
-        std::deque<Pending> pending;
+        Fifo<Pending> pending;
         std::vector<int32_t> fds;  // the fds it was used through
         uint64_t last_ns = 0;
     };
