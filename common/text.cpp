@@ -275,10 +275,10 @@ std::string iso8601_utc(const struct timespec &ts, int frac_digits) {
 
 bool mono_iso8601_append(std::string &out, uint64_t mono_ns, int64_t wall_offset_ns,
                          int frac_digits) {
-    const int64_t ns = static_cast<int64_t>(mono_ns) + wall_offset_ns;
-    const timespec ts{static_cast<time_t>(ns / 1'000'000'000),
-                      static_cast<long>(ns % 1'000'000'000)};
-    return iso8601_utc_append(out, ts, frac_digits);
+    char buf[kIso8601Max];
+    char *end = mono_iso8601_to(buf, mono_ns, wall_offset_ns, frac_digits);
+    out.append(buf, static_cast<size_t>(end - buf));
+    return end != buf;
 }
 
 char *mono_iso8601_to(char *p, uint64_t mono_ns, int64_t wall_offset_ns, int frac_digits) {

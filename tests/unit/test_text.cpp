@@ -334,4 +334,17 @@ TEST(Iso8601, NormalisesNanoseconds) {
     EXPECT_EQ(iso8601_utc(timespec{0, 0}, 42), "1970-01-01T00:00:00.000000000Z");  // clamped
 }
 
+// A monotonic time and the offset to the wall clock, in each of the three forms.
+TEST(Iso8601, MonotonicWithWallOffset) {
+    const uint64_t mono = 5'123'456'789;
+    const int64_t offset = 1'767'225'595'000'000'000;  // 5 s before 2026-01-01T00:00:00Z
+    EXPECT_EQ(bpfkit::mono_iso8601(mono, offset), "2026-01-01T00:00:00.123456Z");
+    std::string out = "t=";
+    EXPECT_TRUE(bpfkit::mono_iso8601_append(out, mono, offset, 3));
+    EXPECT_EQ(out, "t=2026-01-01T00:00:00.123Z");
+    char buf[bpfkit::kIso8601Max];
+    char *end = bpfkit::mono_iso8601_to(buf, mono, offset - 1'000'000'000, 9);
+    EXPECT_EQ(std::string(buf, end), "2025-12-31T23:59:59.123456789Z");
+}
+
 }  // namespace
