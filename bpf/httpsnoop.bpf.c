@@ -534,7 +534,7 @@ static __always_inline __u32 copy_user(struct scratch *s, __u32 off, __u64 src, 
 /* The data of a finished call of `ret` bytes: its first bytes (and with
  * whole, the connection's addresses and the comm) into the ring buffer. */
 static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64 ret, __u8 flags,
-				      bool whole)
+				      bool whole, bool pair)
 {
 	struct scratch *s = event_head(HTTPSNOOP_EV_DATA, c->dir, c->fd, sk, c->ts, whole);
 	__u32 cap = 0;
@@ -549,15 +549,22 @@ static __always_inline void emit_data(void *ctx, struct call *c, __u64 sk, __u64
 		cap = copy_user(s, 0, c->buf, ret);
 	} else {
 		struct iovec *iov = (struct iovec *)c->buf;
+		struct iovec first[2] = {};
 		__u64 left = ret;
-		__u32 niov = c->niov;
+		__u32 niov = c->niov, ahead = 0;
 
+		/* A head and a body in two buffers (nginx's writev): their
+		 * iovecs in one read. */
+		if (pair && niov >= 2 && !bpf_probe_read_user(first, sizeof(first), iov))
+			ahead = 2;
 		for (__u32 i = 0; i < HTTPSNOOP_MAX_IOV; i++) {
 			struct iovec v = {};
 
 			if (i >= niov || !left || cap >= max_capture)
 				break;
-			if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			if (i < ahead)
+				v = i == 0 ? first[0] : first[1];
+			else if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
 				break;
 			if (v.iov_len > left)
 				v.iov_len = left;
@@ -719,8 +726,9 @@ static __always_inline void on_enter(__u32 nr, __u64 a0, __u64 a1, __u64 a2, boo
 }
 
 /* A finished call of ret bytes on the TCP socket sk: classified if it is not
- * yet, its first bytes sent if the connection is HTTP. */
-static __always_inline void finish_call(void *ctx, struct call *c, __u64 sk, __u64 ret)
+ * yet, its first bytes sent if the connection is HTTP (pair: see
+ * emit_data()). */
+static __always_inline void finish_call(void *ctx, struct call *c, __u64 sk, __u64 ret, bool pair)
 {
 	__u64 first, avail;
 
@@ -736,10 +744,10 @@ static __always_inline void finish_call(void *ctx, struct call *c, __u64 sk, __u
 	/* The addresses and comm go in a connection's first event only:
 	 * the later ones cost no connection lookup and no reads of them. */
 	if (c->state == HTTPSNOOP_CONN_HTTP && c->sent) {
-		emit_data(ctx, c, sk, ret, 0, false);
+		emit_data(ctx, c, sk, ret, 0, false, pair);
 		return;
 	}
-	emit_data(ctx, c, sk, ret, 0, true);
+	emit_data(ctx, c, sk, ret, 0, true, pair);
 	{
 		struct conn *cn = bpf_map_lookup_elem(&conns, &sk);
 
@@ -763,7 +771,7 @@ static __always_inline void on_exit(void *ctx, long ret)
 	sk = c->sk;
 	if (note_tls_socket(id, c->fd, sk))
 		return;
-	finish_call(ctx, c, sk, (__u64)ret);
+	finish_call(ctx, c, sk, (__u64)ret, false);
 }
 
 /* ---- rung "fentry": trampolines on the syscalls' wrappers ---- */
@@ -1000,7 +1008,7 @@ static __always_inline void on_sock(void *ctx, struct sock *sk, int ret, int fla
 	/* Both directions are timed here, at the call's end (a write's time
 	 * in the syscall rungs is its entry). */
 	c.ts = bpf_ktime_get_ns();
-	finish_call(ctx, &c, key, (__u64)ret);
+	finish_call(ctx, &c, key, (__u64)ret, true);
 }
 
 SEC("tp_btf/sock_send_length")
@@ -1179,7 +1187,7 @@ static __always_inline void tls_exit(void *ctx, long ret, int ex)
 	}
 	key = sk | 1;
 	if (want(key, t->buf, n)) {
-		emit_data(ctx, &c, sk, n, flags, true);
+		emit_data(ctx, &c, sk, n, flags, true, false);
 	}
 out:
 	if (!bpf_map_delete_elem(&tls_calls, &id))
