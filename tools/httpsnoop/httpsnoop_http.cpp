@@ -287,12 +287,10 @@ bool Http1Stream::parse_head(std::string_view h, bool complete, size_t *end) {
 }
 
 void Http1Stream::forget_head() {
-    msg_.request = false;
-    msg_.method.clear();
-    msg_.path.clear();
-    msg_.host.clear();
-    msg_.status = 0;
-    msg_.http10 = false;
+    // Only the start's time was set before the head (in St::Start).
+    const uint64_t first_ts = msg_.first_ts;
+    msg_.clear();
+    msg_.first_ts = first_ts;
 }
 
 void Http1Stream::keep_body(std::span<const uint8_t> b) {

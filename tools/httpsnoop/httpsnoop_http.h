@@ -121,7 +121,8 @@ class Http1Stream {
     // head: *end is set just past its blank line, or to npos (and nothing
     // decided) when h holds no blank line.
     bool parse_head(std::string_view h, bool complete, size_t *end = nullptr);
-    // The fields parse_head() sets, back to a new message's.
+    // The message back to what it was before parse_head() (a new one,
+    // with its first byte's time).
     void forget_head();
     void keep_body(std::span<const uint8_t> b);
     // Takes up to remaining_ body bytes of c from pos; returns how many.

@@ -60,7 +60,6 @@ class Comm {
     std::string_view view() const { return {s_, n_}; }
     operator std::string_view() const { return view(); }  // NOLINT
     friend bool operator==(const Comm &a, const Comm &b) { return a.view() == b.view(); }
-    friend bool operator==(const Comm &a, std::string_view b) { return a.view() == b; }
 
   private:
     char s_[16] = {};
