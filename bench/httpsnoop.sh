@@ -17,7 +17,9 @@
 #     so that what httpsnoop costs past it is its own state and its parsing; and "copy,
 #     read, print" (bpfkit-hookfloor print): the same copy, each event read and a
 #     400-byte line written per two events, the least a tool that prints a record per
-#     exchange does, without parsing or pairing
+#     exchange does, without parsing or pairing; each httpsnoop row is also shown as its
+#     ratio minus the print floor's in the same round (median, least, most): what
+#     httpsnoop's own work costs, with the round-to-round noise of the machine taken out
 #   - BPF ns per program run (run_time_ns / run_cnt over the row's programs; in
 #     raw_syscalls mode a run is any syscall of the host, followed or not)
 #   - at a fixed RATE (default 10000 requests/s, bench/paced.lua) for SECS seconds with
@@ -279,12 +281,30 @@ echo "(BPF ns per run, BPF ms /1000 req: from the one run with bpf_stats, every 
 echo " during the load, other processes' syscalls too; proc ms: the tool's own user + system time;"
 echo " lost: summed over the rounds; the peer's exchanges: calls printed over 4 x requests)"
 
+# (of these, the rows ROWS names)
+in_rows() { local r; for r in "${ROWS[@]}"; do [ "$r" = "$1" ] && return 0; done; return 1; }
+
+# The machine moves whole rounds by more than the rows differ: a row against the print
+# floor in the same round (the least a tool printing a record per exchange costs) shows
+# what httpsnoop's own work costs, with the round's noise taken out.
+if in_rows none && in_rows floor-print; then
+	echo
+	echo "# r/s ratio minus the print floor's in the same round: median (least, most) of $ROUNDS rounds"
+	for row in socket socket-shared raw_syscalls tracepoint; do
+		in_rows "$row" || continue
+		awk -v row="$row" '$1 == "none" {b = $2; f = ""} $1 == "floor-print" && b > 0 {f = $2 / b}
+			$1 == row && b > 0 && f != "" {print $2 / b - f}' "$TMP/runs" | sort -g |
+			awk -v label="${LABEL[$row]}" '{v[NR] = $1} END {
+				if (!NR) exit
+				m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+				printf "%-26s %+8.3f (%+.3f, %+.3f)\n", label, m, v[1], v[NR]}'
+	done
+fi
+
 echo
 echo "# fixed rate: wrk -s bench/paced.lua, $RATE requests/s, ${SECS}s"
 printf '%-26s %10s %10s %10s %12s %6s\n' "" "req/s" "requests" "exchanges" "per request" "lost"
 : >"$TMP/runs.paced"
-# (of these, the rows ROWS names)
-in_rows() { local r; for r in "${ROWS[@]}"; do [ "$r" = "$1" ] && return 0; done; return 1; }
 for row in none socket raw_syscalls tracepoint bpftrace; do
 	in_rows "$row" || continue
 	run_row "$row" paced
