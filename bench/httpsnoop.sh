@@ -292,12 +292,11 @@ if in_rows none && in_rows floor-print; then
 	echo "# r/s ratio minus the print floor's in the same round: median (least, most) of $ROUNDS rounds"
 	for row in socket socket-shared raw_syscalls tracepoint; do
 		in_rows "$row" || continue
-		awk -v row="$row" '$1 == "none" {b = $2; f = ""} $1 == "floor-print" && b > 0 {f = $2 / b}
-			$1 == row && b > 0 && f != "" {print $2 / b - f}' "$TMP/runs" | sort -g |
-			awk -v label="${LABEL[$row]}" '{v[NR] = $1} END {
-				if (!NR) exit
-				m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-				printf "%-26s %+8.3f (%+.3f, %+.3f)\n", label, m, v[1], v[NR]}'
+		d=$(awk -v row="$row" '$1 == "none" {b = $2; f = ""} $1 == "floor-print" && b > 0 {f = $2 / b}
+			$1 == row && b > 0 && f != "" {print $2 / b - f}' "$TMP/runs" | sort -g)
+		[ -n "$d" ] || continue
+		printf '%-26s %+8.3f (%+.3f, %+.3f)\n' "${LABEL[$row]}" "$(median <<<"$d")" "$(head -n 1 <<<"$d")" \
+			"$(tail -n 1 <<<"$d")"
 	done
 fi
 
