@@ -47,7 +47,6 @@ struct ConnKeyHash {
 class Comm {
   public:
     Comm() = default;
-    Comm(std::string_view s) { assign(s); }  // NOLINT: assigned from strings
     Comm &operator=(std::string_view s) {
         assign(s);
         return *this;
